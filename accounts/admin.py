@@ -1,0 +1,109 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+
+from accounts.mfa import account_unlock
+from accounts.models import Invitation, Membership, ServiceID, Tenant, User
+from audit.services import Actor
+from config.admin import AuditedModelAdmin
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+class KeywardUserCreationForm(AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ["email"]
+
+
+class KeywardUserChangeForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+@admin.register(User)
+class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
+    add_form = KeywardUserCreationForm
+    form = KeywardUserChangeForm
+    ordering = ["email"]
+    list_display = ["email", "full_name", "is_active", "is_staff", "locked_at", "last_login"]
+    list_filter = ["is_active", "is_staff", "is_superuser"]
+    search_fields = ["email", "full_name"]
+    readonly_fields = ["last_login", "date_joined", "failed_auth_count", "locked_at"]
+    inlines = [MembershipInline]
+    actions = ["unlock_accounts"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        ("Person", {"fields": ["full_name"]}),
+        ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
+        ("Security", {"fields": ["failed_auth_count", "locked_at", "last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
+    filter_horizontal = ["groups"]
+
+    @admin.action(description="Unlock selected accounts")
+    def unlock_accounts(self, request, queryset):
+        for user in queryset.exclude(locked_at=None):
+            account_unlock(user=user, actor=Actor.operator(request.user), request=request)
+        messages.success(request, "Selected accounts are unlocked.")
+
+
+@admin.register(Tenant)
+class TenantAdmin(AuditedModelAdmin):
+    list_display = [
+        "name",
+        "slug",
+        "is_active",
+        "max_key_lifetime_days",
+        "leak_policy",
+        "created_at",
+    ]
+    list_filter = ["is_active", "leak_policy", "allow_non_expiring_keys"]
+    search_fields = ["name", "slug"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(AuditedModelAdmin):
+    list_display = ["user", "tenant", "role", "created_at"]
+    list_filter = ["role", "tenant"]
+    search_fields = ["user__email", "tenant__slug"]
+    raw_id_fields = ["user", "tenant"]
+    list_select_related = ["user", "tenant"]
+
+
+@admin.register(ServiceID)
+class ServiceIDAdmin(AuditedModelAdmin):
+    list_display = ["name", "tenant", "role", "is_active", "created_at"]
+    list_filter = ["is_active", "role", "tenant"]
+    search_fields = ["name", "tenant__slug"]
+    raw_id_fields = ["tenant", "created_by"]
+    list_select_related = ["tenant"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(AuditedModelAdmin):
+    list_display = ["email", "tenant", "role", "created_at", "expires_at", "accepted_at"]
+    list_filter = ["role", "tenant"]
+    search_fields = ["email", "tenant__slug"]
+    exclude = ["digest"]
+    readonly_fields = [
+        "tenant",
+        "email",
+        "role",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+    ]
+    list_select_related = ["tenant"]
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,141 @@
+"""Portal input for accounts: login, second factor, invitations, members, service IDs."""
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
+
+from accounts import roles
+from accounts.models import ServiceID
+
+
+class LoginForm(forms.Form):
+    email = forms.EmailField(
+        label="E-mail",
+        widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label="Code",
+        max_length=32,
+        help_text="The 6-digit code from your authenticator app, or one of your backup codes.",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autofocus": True, "inputmode": "text"}
+        ),
+    )
+
+
+class EnrolForm(forms.Form):
+    code = forms.RegexField(
+        label="Code from the app",
+        regex=r"^\s*\d{6}\s*$",
+        error_messages={"invalid": "Enter the 6-digit code your app shows."},
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autofocus": True, "inputmode": "numeric"}
+        ),
+    )
+
+
+class KeywardSetPasswordForm(SetPasswordForm):
+    """Set a password through a reset link; the service audits it and lifts an account lock."""
+
+    request = None
+
+    def save(self, commit=True):
+        from accounts.services import user_password_set
+
+        user_password_set(
+            user=self.user,
+            password=self.cleaned_data["new_password1"],
+            action="auth.password_reset",
+            request=self.request,
+        )
+        return self.user
+
+
+class KeywardPasswordResetForm(PasswordResetForm):
+    """Django's reset form, matching e-mail addresses case-insensitively."""
+
+    def get_users(self, email):
+        from accounts.models import User
+
+        return (
+            u
+            for u in User.objects.filter(email__iexact=email, is_active=True)
+            if u.has_usable_password() or not u.last_login
+        )
+
+
+def _role_choices(actor_role: str):
+    return [
+        (value, label) for value, label in roles.Role.choices if roles.can_assign(actor_role, value)
+    ]
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="E-mail")
+    role = forms.ChoiceField(label="Role")
+
+    def __init__(self, *args, actor_role: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = _role_choices(actor_role)
+        self.fields["role"].initial = roles.Role.MEMBER
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label="Role")
+
+    def __init__(self, *args, actor_role: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = _role_choices(actor_role)
+
+
+class AcceptInvitationForm(forms.Form):
+    full_name = forms.CharField(label="Your name", max_length=150)
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean(self):
+        data = super().clean()
+        p1, p2 = data.get("password1"), data.get("password2")
+        if p1 and p2 and p1 != p2:
+            self.add_error("password2", "The two passwords differ.")
+        elif p1:
+            from accounts.models import User
+
+            try:
+                password_validation.validate_password(
+                    p1, User(email=self.email, full_name=data.get("full_name", ""))
+                )
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return data
+
+
+class ServiceIDForm(forms.ModelForm):
+    class Meta:
+        model = ServiceID
+        fields = ["name", "description", "role"]
+
+    def __init__(self, *args, actor_role: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = _role_choices(actor_role)

@@ -1,0 +1,31 @@
+from django.core.management.base import BaseCommand
+
+from accounts import services
+from accounts.models import Tenant, User
+from audit.services import Actor
+
+DEMO_EMAIL = "owner@acme.example"
+
+
+class Command(BaseCommand):
+    help = "Create the demo tenant Acme and its owner (idempotent) and print how to log in."
+
+    def handle(self, *args, **options):
+        owner = User.objects.filter(email=DEMO_EMAIL).first()
+        if not Tenant.objects.filter(slug="acme").exists():
+            _, owner = services.tenant_create(
+                name="Acme", slug="acme", owner_email=DEMO_EMAIL, actor=Actor.cli("seed_demo")
+            )
+        out = self.stdout.write
+        out("")
+        out("Keyward demo: tenant Acme (/t/acme/), owner " + DEMO_EMAIL)
+        if owner is not None and owner.has_usable_password():
+            out("  Log in at http://127.0.0.1:8000/account/login/ with the password you chose.")
+        else:
+            out("  1. Open this one-time link and choose a password (12+ characters):")
+            out("     " + services.set_password_link(owner))
+            out("  2. Log in at http://127.0.0.1:8000/account/login/ as " + DEMO_EMAIL)
+            out("  3. Scan the QR code with an authenticator app, enter its code,")
+            out("     and keep the 10 backup codes somewhere safe.")
+        out("  Sent e-mails (invitations, resets) are printed on this console.")
+        out("")

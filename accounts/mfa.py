@@ -1,0 +1,217 @@
+"""Second factors: TOTP enrolment, backup codes, and the account-wide failure counter."""
+
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
+from django_otp import devices_for_user
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+import audit
+from accounts.models import BackupCode, BackupCodeDevice, User
+
+BACKUP_CODE_COUNT = 10
+# 10 characters from a 32-letter alphabet without look-alikes: 50 bits, typed as xxxxx-xxxxx.
+_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # 32 symbols: no l, o, 0, 1
+
+BACKOFF_AFTER = 5
+LOCK_AFTER = getattr(settings, "KEYWARD_LOCK_AFTER_FAILURES", 50)
+MAX_BACKOFF = timedelta(minutes=15)
+
+LOCKED_MESSAGE = (
+    "This account is locked after too many failed attempts. Reset your password by e-mail, "
+    "or ask an operator to unlock it."
+)
+BACKOFF_MESSAGE = "Too many failed attempts. Try again in %(seconds)d seconds."
+
+
+def normalize_backup_code(code: str) -> str:
+    return "".join(ch for ch in code.lower() if ch in _ALPHABET)
+
+
+def _backup_digest(device: BackupCodeDevice, code: str) -> str:
+    # SECURITY: a keyed digest (HMAC with the SECRET_KEY), so a stolen table cannot be
+    # brute-forced offline; the user id binds a code to its owner.
+    return salted_hmac(
+        "keyward.backup-code", f"{device.user_id}:{normalize_backup_code(code)}", algorithm="sha256"
+    ).hexdigest()
+
+
+def _new_backup_code() -> str:
+    raw = "".join(secrets.choice(_ALPHABET) for _ in range(10))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def backup_code_use(*, device: BackupCodeDevice, code: str) -> bool:
+    """Consume ``code`` if it is one of the device's unused codes; return whether it was."""
+    if len(normalize_backup_code(code)) != 10:
+        return False
+    digest = _backup_digest(device, code)
+    with transaction.atomic():
+        match = (
+            BackupCode.objects.select_for_update()
+            .filter(device=device, used_at=None, digest=digest)
+            .first()
+        )
+        if match is None or not constant_time_compare(match.digest, digest):
+            return False
+        match.used_at = timezone.now()
+        match.save(update_fields=["used_at"])
+    return True
+
+
+@transaction.atomic
+def backup_codes_generate(*, user: User, request=None) -> list[str]:
+    """Replace the user's backup codes with ten new ones and return them (shown once)."""
+    device, _ = BackupCodeDevice.objects.get_or_create(
+        user=user, defaults={"name": "Backup codes", "confirmed": True}
+    )
+    device.codes.all().delete()
+    codes = [_new_backup_code() for _ in range(BACKUP_CODE_COUNT)]
+    BackupCode.objects.bulk_create(
+        BackupCode(device=device, digest=_backup_digest(device, c)) for c in codes
+    )
+    audit.record(
+        "mfa.backup_codes_generated",
+        actor=user,
+        target=user,
+        request=request,
+        metadata={"count": len(codes)},
+    )
+    return codes
+
+
+def totp_pending_device(user: User) -> TOTPDevice:
+    """Return the user's unconfirmed TOTP device, creating one with a fresh key."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    return device
+
+
+def has_confirmed_totp(user: User) -> bool:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+@transaction.atomic
+def totp_confirm(*, user: User, device: TOTPDevice, request=None) -> None:
+    """Mark a just-verified TOTP device confirmed, and audit the enrolment."""
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    audit.record(
+        "mfa.enrolled", actor=user, target=user, request=request, metadata={"device": device.name}
+    )
+
+
+def verify_any(user: User, code: str):
+    """Return the confirmed device that accepts ``code`` (TOTP first, then backup codes)."""
+    code = (code or "").strip()
+    if not code or len(code) > 32:
+        return None
+    for device in devices_for_user(user, confirmed=True):
+        if device.verify_token(code):
+            return device
+    return None
+
+
+# --- Account-wide failure counter ---------------------------------------------------------------
+
+
+def _now():
+    return timezone.now()
+
+
+def retry_after(user: User, now=None) -> int | None:
+    """Return seconds to wait before the next attempt, 0 if locked for good, None if allowed."""
+    if user.locked_at is not None:
+        return 0
+    if user.failed_auth_count < BACKOFF_AFTER or user.last_failed_auth_at is None:
+        return None
+    now = now or _now()
+    delay = min(timedelta(seconds=2 ** (user.failed_auth_count - BACKOFF_AFTER)), MAX_BACKOFF)
+    wait = (user.last_failed_auth_at + delay - now).total_seconds()
+    return int(wait) + 1 if wait > 0 else None
+
+
+def refusal_message(wait: int) -> str:
+    return LOCKED_MESSAGE if wait == 0 else BACKOFF_MESSAGE % {"seconds": wait}
+
+
+@transaction.atomic
+def auth_failure(*, user: User, action: str, request=None, metadata=None) -> None:
+    """Count one failed password or second-factor attempt; lock the account at the limit."""
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    locked.failed_auth_count += 1
+    locked.last_failed_auth_at = _now()
+    fields = ["failed_auth_count", "last_failed_auth_at"]
+    audit.record(
+        action,
+        actor=user,
+        target=user,
+        outcome="failure",
+        request=request,
+        metadata={"consecutive_failures": locked.failed_auth_count, **(metadata or {})},
+    )
+    if locked.failed_auth_count >= LOCK_AFTER and locked.locked_at is None:
+        locked.locked_at = _now()
+        fields.append("locked_at")
+        audit.record(
+            "auth.account_locked",
+            actor=user,
+            target=user,
+            request=request,
+            outcome="denied",
+            metadata={"consecutive_failures": locked.failed_auth_count},
+        )
+    locked.save(update_fields=fields)
+    user.failed_auth_count, user.last_failed_auth_at = (
+        locked.failed_auth_count,
+        locked.last_failed_auth_at,
+    )
+    user.locked_at = locked.locked_at
+
+
+def auth_success_reset(user: User) -> None:
+    """Forget consecutive failures after a successful step."""
+    if user.failed_auth_count:
+        User.objects.filter(pk=user.pk).update(failed_auth_count=0, last_failed_auth_at=None)
+        user.failed_auth_count = 0
+        user.last_failed_auth_at = None
+
+
+@transaction.atomic
+def account_unlock(*, user: User, actor, request=None) -> None:
+    """Lift a lock (operator action or password reset) and reset the failure counter."""
+    was_locked = user.locked_at is not None
+    User.objects.filter(pk=user.pk).update(
+        locked_at=None, failed_auth_count=0, last_failed_auth_at=None
+    )
+    user.locked_at, user.failed_auth_count, user.last_failed_auth_at = None, 0, None
+    if was_locked:
+        audit.record("auth.account_unlocked", actor=actor, target=user, request=request)
+
+
+LAST_AUTHENTICATOR = (
+    "Add another authenticator before removing this one: a second factor is mandatory."
+)
+
+
+@transaction.atomic
+def totp_remove(*, user: User, device: TOTPDevice, request=None) -> None:
+    """Remove an authenticator; the last one cannot go (the second factor is mandatory)."""
+    confirmed = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True)
+    if len(confirmed) <= 1:
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError(LAST_AUTHENTICATOR)
+    audit.record(
+        "mfa.device_removed",
+        actor=user,
+        target=user,
+        request=request,
+        metadata={"device": device.name, "device_id": device.pk},
+    )
+    device.delete()

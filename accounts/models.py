@@ -1,0 +1,261 @@
+"""People, tenants, memberships, service IDs, invitations and backup codes."""
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+
+from accounts.roles import Role
+
+
+class TenantOwnedQuerySet(models.QuerySet):
+    def for_tenant(self, tenant: "Tenant") -> "TenantOwnedQuerySet":
+        """Return the rows that belong to ``tenant``."""
+        return self.filter(tenant=tenant)
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra) -> "User":
+        if not email:
+            raise ValueError("An e-mail address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)  # None gives an unusable password
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra) -> "User":
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra) -> "User":
+        extra.update(is_staff=True, is_superuser=True)
+        return self._create_user(email, password, **extra)
+
+    def get_by_natural_key(self, email: str) -> "User":
+        return self.get(email__iexact=email)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person. The e-mail address is the login; ``is_staff`` makes an operator."""
+
+    email = models.EmailField("e-mail address", unique=True)
+    full_name = models.CharField(max_length=150, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField("operator", default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+    # Account-wide failure counter across the password and every second-factor device.
+    failed_auth_count = models.PositiveIntegerField(default=0)
+    last_failed_auth_at = models.DateTimeField(null=True, blank=True)
+    locked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = UserManager()
+    audit_kind = "user"
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def get_full_name(self) -> str:
+        return self.full_name or self.email
+
+    def get_short_name(self) -> str:
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+    @property
+    def label(self) -> str:
+        return self.email
+
+
+class LeakPolicy(models.TextChoices):
+    REVOKE = "revoke", "Revoke the key"
+    NOTIFY = "notify", "Notify only"
+    REVOKE_AND_NOTIFY = "revoke_and_notify", "Revoke and notify"
+
+
+class Tenant(models.Model):
+    """An organisation, with its key policy."""
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=50, unique=True)
+    max_key_lifetime_days = models.PositiveIntegerField(
+        default=365, validators=[MinValueValidator(1)]
+    )
+    allow_non_expiring_keys = models.BooleanField(default=False)
+    default_key_lifetime_days = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1)]
+    )
+    revoke_unused_after_days = models.PositiveIntegerField(
+        null=True, blank=True, default=365, help_text="Empty: never revoke unused keys."
+    )
+    leak_policy = models.CharField(
+        max_length=20, choices=LeakPolicy.choices, default=LeakPolicy.REVOKE
+    )
+    allowed_ips = models.JSONField(
+        default=list, blank=True, help_text="CIDR ranges every key of this tenant must call from."
+    )
+    key_rate = models.CharField(
+        max_length=20, blank=True, help_text="Per-key request rate, e.g. 600/min (empty: default)."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    audit_kind = "tenant"
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    default_key_lifetime_days__lte=models.F("max_key_lifetime_days")
+                ),
+                name="tenant_default_lifetime_within_max",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def label(self) -> str:
+        return self.slug
+
+
+class Membership(models.Model):
+    """A user's role in a tenant."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantOwnedQuerySet.as_manager()
+    audit_kind = "membership"
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant"], name="membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.tenant} ({self.role})"
+
+    @property
+    def label(self) -> str:
+        return f"{self.user.email}@{self.tenant.slug}"
+
+
+class ServiceID(models.Model):
+    """A functional identity of a tenant: owns service keys, outlives people, never logs in."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="service_ids")
+    name = models.SlugField(max_length=64, help_text="Letters, digits, - and _.")
+    description = models.CharField(max_length=300, blank=True)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantOwnedQuerySet.as_manager()
+    audit_kind = "service_id"
+
+    class Meta:
+        verbose_name = "service ID"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="service_id_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.tenant.slug})"
+
+    @property
+    def label(self) -> str:
+        return f"service:{self.name}"
+
+    # A ServiceID acts as a DRF principal: it is authenticated, never anonymous, never staff.
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+
+
+class InvitationQuerySet(TenantOwnedQuerySet):
+    def pending(self, now=None) -> "InvitationQuerySet":
+        """Return invitations neither accepted, revoked nor expired."""
+        now = now or timezone.now()
+        return self.filter(accepted_at=None, revoked_at=None, expires_at__gt=now)
+
+
+class Invitation(models.Model):
+    """A one-time invitation to join a tenant; the link's secret is stored only as a digest."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    digest = models.BinaryField(max_length=32, unique=True, editable=False)
+    invited_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+    audit_kind = "invitation"
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.tenant.slug}"
+
+    @property
+    def label(self) -> str:
+        return self.email
+
+
+class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
+    """Single-use backup codes, stored only as keyed digests (unlike django-otp's static ones)."""
+
+    def get_throttle_factor(self) -> int:
+        return 1
+
+    def verify_token(self, token) -> bool:
+        from accounts import mfa
+
+        verify_allowed, _ = self.verify_is_allowed()
+        if not verify_allowed:
+            return False
+        used = mfa.backup_code_use(device=self, code=str(token))
+        if used:
+            self.throttle_reset(commit=False)
+            self.set_last_used_timestamp(commit=False)
+            self.save()
+        else:
+            self.throttle_increment()
+        return used
+
+    @property
+    def remaining(self) -> int:
+        return self.codes.filter(used_at=None).count()
+
+
+class BackupCode(models.Model):
+    device = models.ForeignKey(BackupCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    digest = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "digest"], name="backup_code_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"backup code of {self.device.user_id} ({'used' if self.used_at else 'unused'})"

@@ -1,0 +1,80 @@
+"""Tenant-scoped reads. The only code that turns a role into a filter."""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from accounts import roles
+from accounts.models import Invitation, Membership, ServiceID, User
+
+
+def membership_get(user: User, slug: str) -> Membership:
+    """Return the user's membership of the active tenant ``slug``, or raise Http404."""
+    membership = (
+        Membership.objects.select_related("tenant", "user")
+        .filter(user=user, tenant__slug=slug, tenant__is_active=True)
+        .first()
+    )
+    if membership is None:
+        raise Http404("No such tenant.")
+    return membership
+
+
+def user_memberships(user: User) -> list[Membership]:
+    """Return the user's memberships of active tenants, by tenant name."""
+    return list(
+        Membership.objects.select_related("tenant")
+        .filter(user=user, tenant__is_active=True)
+        .order_by("tenant__name")
+    )
+
+
+def _require(membership: Membership, action: str) -> None:
+    if not roles.may(membership.role, action):
+        raise PermissionDenied("Your role does not allow this.")
+
+
+def member_list(membership: Membership):
+    """Return the tenant's memberships with their users."""
+    _require(membership, roles.Action.MEMBERS_READ)
+    return (
+        Membership.objects.for_tenant(membership.tenant)
+        .select_related("user")
+        .order_by("user__email")
+    )
+
+
+def member_get(membership: Membership, pk: int) -> Membership:
+    """Return one membership of the same tenant, or raise Http404."""
+    _require(membership, roles.Action.MEMBERS_READ)
+    try:
+        return member_list(membership).get(pk=pk)
+    except (Membership.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such member.") from None
+
+
+def invitation_list(membership: Membership):
+    """Return the tenant's pending invitations (members managers only)."""
+    _require(membership, roles.Action.MEMBERS_MANAGE)
+    return Invitation.objects.for_tenant(membership.tenant).pending().order_by("-created_at")
+
+
+def invitation_get(membership: Membership, pk: int) -> Invitation:
+    """Return a pending invitation of the tenant, or raise Http404."""
+    try:
+        return invitation_list(membership).get(pk=pk)
+    except (Invitation.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such invitation.") from None
+
+
+def service_id_list(membership: Membership):
+    """Return the tenant's service IDs."""
+    _require(membership, roles.Action.SERVICE_IDS_READ)
+    return ServiceID.objects.for_tenant(membership.tenant).order_by("name")
+
+
+def service_id_get(membership: Membership, pk: int) -> ServiceID:
+    """Return one service ID of the tenant, or raise Http404."""
+    try:
+        return service_id_list(membership).get(pk=pk)
+    except (ServiceID.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such service ID.") from None

@@ -1,0 +1,334 @@
+"""Writes for tenants, members, invitations and service IDs. Each commits with its audit event."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+import audit
+from accounts import roles
+from accounts.models import Invitation, Membership, ServiceID, Tenant, User
+
+INVITATION_LIFETIME = timedelta(days=7)
+
+LAST_OWNER = "A tenant keeps at least one owner: make someone else owner first."
+NOT_ALLOWED_ROLE = "You may not grant or remove the %(role)s role."
+ALREADY_MEMBER = "%(email)s is already a member of this tenant."
+ALREADY_INVITED = "%(email)s already has a pending invitation."
+INVITATION_INVALID = "This invitation link is invalid, expired or already used."
+INVITATION_OTHER_USER = "This invitation is for another e-mail address."
+SLUG_TAKEN = "A tenant with this slug already exists."
+
+
+def absolute_url(path: str) -> str:
+    return settings.KEYWARD_BASE_URL.rstrip("/") + path
+
+
+def set_password_link(user: User) -> str:
+    """Return a one-time link where ``user`` sets a password (Django's reset token)."""
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    return absolute_url(
+        reverse("accounts:password_reset_confirm", kwargs={"uidb64": uid, "token": token})
+    )
+
+
+@transaction.atomic
+def tenant_create(*, name: str, slug: str, owner_email: str, actor) -> tuple[Tenant, User]:
+    """Create a tenant and its first owner (a new user gets an unusable password)."""
+    if Tenant.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": SLUG_TAKEN})
+    tenant = Tenant(name=name, slug=slug)
+    tenant.full_clean()
+    tenant.save()
+    owner = User.objects.filter(email__iexact=owner_email).first()
+    if owner is None:
+        owner = User.objects.create_user(owner_email, None)
+    membership = Membership.objects.create(user=owner, tenant=tenant, role=roles.Role.OWNER)
+    audit.record("tenant.created", actor=actor, tenant=tenant, target=tenant)
+    audit.record(
+        "member.joined",
+        actor=actor,
+        tenant=tenant,
+        target=membership,
+        metadata={"role": membership.role, "via": "tenant creation"},
+    )
+    return tenant, owner
+
+
+def _invitation_digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+@transaction.atomic
+def invitation_create(
+    *, membership: Membership, email: str, role: str, request=None
+) -> tuple[Invitation, str]:
+    """Invite ``email`` with ``role``; e-mail the one-time link and return it once."""
+    tenant = membership.tenant
+    if not roles.can_assign(membership.role, role):
+        raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": role})
+    email = User.objects.normalize_email(email).lower()
+    if Membership.objects.for_tenant(tenant).filter(user__email__iexact=email).exists():
+        raise ValidationError({"email": ALREADY_MEMBER % {"email": email}})
+    if Invitation.objects.for_tenant(tenant).pending().filter(email__iexact=email).exists():
+        raise ValidationError({"email": ALREADY_INVITED % {"email": email}})
+    secret = secrets.token_urlsafe(32)
+    invitation = Invitation(
+        tenant=tenant,
+        email=email,
+        role=role,
+        digest=_invitation_digest(secret),
+        invited_by=membership.user,
+        expires_at=timezone.now() + INVITATION_LIFETIME,
+    )
+    invitation.full_clean(exclude=["digest"])
+    invitation.save()
+    audit.record(
+        "member.invited",
+        actor=membership.user,
+        tenant=tenant,
+        target=invitation,
+        request=request,
+        metadata={"role": role},
+    )
+    link = absolute_url(reverse("accounts:invitation", kwargs={"secret": secret}))
+    transaction.on_commit(
+        lambda: send_mail(
+            f"You are invited to {tenant.name} on Keyward",
+            f"{membership.user.get_full_name()} invited you to join {tenant.name} as {role}.\n\n"
+            f"Accept within 7 days: {link}\n\nIf you did not expect this, ignore this e-mail.",
+            None,
+            [email],
+        )
+    )
+    return invitation, link
+
+
+def invitation_find(secret: str) -> Invitation | None:
+    """Return the pending invitation for a link secret, or None."""
+    if not secret or len(secret) > 100:
+        return None
+    return (
+        Invitation.objects.pending()
+        .select_related("tenant")
+        .filter(digest=_invitation_digest(secret), tenant__is_active=True)
+        .first()
+    )
+
+
+@transaction.atomic
+def invitation_revoke(*, membership: Membership, invitation: Invitation, request=None) -> None:
+    """Revoke a pending invitation."""
+    if not roles.can_assign(membership.role, invitation.role):
+        raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": invitation.role})
+    invitation.revoked_at = timezone.now()
+    invitation.save(update_fields=["revoked_at"])
+    audit.record(
+        "member.invitation_revoked",
+        actor=membership.user,
+        tenant=invitation.tenant,
+        target=invitation,
+        request=request,
+    )
+
+
+@transaction.atomic
+def invitation_accept(
+    *, invitation_id: int, user: User | None, full_name: str = "", password: str = "", request=None
+) -> Membership:
+    """Accept an invitation: as the signed-in user of that e-mail, or as a new user."""
+    invitation = Invitation.objects.pending().select_for_update().filter(pk=invitation_id).first()
+    if invitation is None:
+        raise ValidationError(INVITATION_INVALID)
+    if user is None:
+        if User.objects.filter(email__iexact=invitation.email).exists():
+            raise ValidationError(INVITATION_OTHER_USER)
+        user = User.objects.create_user(invitation.email, password, full_name=full_name)
+    elif user.email.lower() != invitation.email.lower():
+        raise ValidationError(INVITATION_OTHER_USER)
+    membership, created = Membership.objects.get_or_create(
+        user=user, tenant=invitation.tenant, defaults={"role": invitation.role}
+    )
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    audit.record(
+        "member.joined",
+        actor=user,
+        tenant=invitation.tenant,
+        target=membership,
+        request=request,
+        metadata={"role": membership.role, "invitation": invitation.pk},
+    )
+    return membership
+
+
+def _lock_owners(tenant: Tenant) -> int:
+    owners = Membership.objects.select_for_update().filter(tenant=tenant, role=roles.Role.OWNER)
+    return len(list(owners))
+
+
+@transaction.atomic
+def membership_change_role(
+    *, membership: Membership, target: Membership, role: str, request=None
+) -> Membership:
+    """Give ``target`` a new role; a tenant always keeps one owner."""
+    if role not in roles.Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}."})
+    for r in (target.role, role):
+        if not roles.can_assign(membership.role, r):
+            raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": r})
+    if roles.is_owner(target.role) and not roles.is_owner(role):
+        if _lock_owners(target.tenant) <= 1:
+            raise ValidationError(LAST_OWNER)
+    old = target.role
+    target.role = role
+    target.save(update_fields=["role"])
+    audit.record(
+        "member.role_changed",
+        actor=membership.user,
+        tenant=target.tenant,
+        target=target,
+        request=request,
+        metadata={"from": old, "to": role},
+    )
+    return target
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, target: Membership, request=None) -> None:
+    """Remove ``target`` from the tenant; their access ends at once."""
+    if membership.pk != target.pk and not roles.can_assign(membership.role, target.role):
+        raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": target.role})
+    if roles.is_owner(target.role) and _lock_owners(target.tenant) <= 1:
+        raise ValidationError(LAST_OWNER)
+    label = target.label
+    audit.record(
+        "member.removed",
+        actor=membership.user,
+        tenant=target.tenant,
+        target=target,
+        request=request,
+        metadata={"role": target.role, "member": label},
+    )
+    target.delete()
+
+
+@transaction.atomic
+def service_id_create(
+    *, membership: Membership, name: str, role: str, description: str = "", request=None
+) -> ServiceID:
+    """Create a service ID in the member's tenant, with a role no higher than the creator's."""
+    if not roles.may(membership.role, roles.Action.SERVICE_IDS_MANAGE):
+        raise PermissionDenied("You may not manage service IDs.")
+    if not roles.can_assign(membership.role, role):
+        raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": role})
+    service_id = ServiceID(
+        tenant=membership.tenant,
+        name=name,
+        role=role,
+        description=description,
+        created_by=membership.user,
+    )
+    service_id.full_clean()
+    service_id.save()
+    audit.record(
+        "service_id.created",
+        actor=membership.user,
+        tenant=membership.tenant,
+        target=service_id,
+        request=request,
+        metadata={"role": role},
+    )
+    return service_id
+
+
+@transaction.atomic
+def service_id_update(
+    *, membership: Membership, service_id: ServiceID, request=None, **changes
+) -> ServiceID:
+    """Change a service ID's description, role or active flag."""
+    if not roles.may(membership.role, roles.Action.SERVICE_IDS_MANAGE):
+        raise PermissionDenied("You may not manage service IDs.")
+    allowed = {"description", "role", "is_active"}
+    fields = [f for f, v in changes.items() if f in allowed and getattr(service_id, f) != v]
+    if "role" in fields:
+        for r in (service_id.role, changes["role"]):
+            if not roles.can_assign(membership.role, r):
+                raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": r})
+    before = {f: getattr(service_id, f) for f in fields}
+    for f in fields:
+        setattr(service_id, f, changes[f])
+    if not fields:
+        return service_id
+    service_id.full_clean()
+    service_id.save(update_fields=fields)
+    action = "service_id.changed"
+    if fields == ["is_active"]:
+        action = "service_id.enabled" if service_id.is_active else "service_id.disabled"
+    audit.record(
+        action,
+        actor=membership.user,
+        tenant=service_id.tenant,
+        target=service_id,
+        request=request,
+        metadata={"changed": {f: [before[f], changes[f]] for f in fields}},
+    )
+    return service_id
+
+
+POLICY_FIELDS = (
+    "max_key_lifetime_days",
+    "default_key_lifetime_days",
+    "allow_non_expiring_keys",
+    "revoke_unused_after_days",
+    "leak_policy",
+    "allowed_ips",
+    "key_rate",
+)
+
+
+@transaction.atomic
+def tenant_policy_update(*, membership: Membership, request=None, **changes) -> Tenant:
+    """Change the tenant's key policy (owners only)."""
+    if not roles.may(membership.role, roles.Action.POLICY_EDIT):
+        raise PermissionDenied("Only owners may change the key policy.")
+    tenant = Tenant.objects.select_for_update().get(pk=membership.tenant_id)
+    fields = [f for f in POLICY_FIELDS if f in changes and getattr(tenant, f) != changes[f]]
+    before = {f: getattr(tenant, f) for f in fields}
+    for f in fields:
+        setattr(tenant, f, changes[f])
+    if not fields:
+        return tenant
+    tenant.full_clean()
+    tenant.save(update_fields=fields)
+    audit.record(
+        "tenant.policy_changed",
+        actor=membership.user,
+        tenant=tenant,
+        target=tenant,
+        request=request,
+        metadata={"changed": {f: [before[f], changes[f]] for f in fields}},
+    )
+    return tenant
+
+
+@transaction.atomic
+def user_password_set(*, user: User, password: str, action: str, request=None) -> None:
+    """Set a password (reset link or change) and lift any account lock; audited."""
+    from accounts.mfa import account_unlock
+
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    audit.record(action, actor=user, target=user, request=request)
+    if action == "auth.password_reset":
+        account_unlock(user=user, actor=user, request=request)

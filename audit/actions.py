@@ -1,0 +1,55 @@
+"""The one registry of audit actions: dotted, past tense. ``record()`` refuses any other name."""
+
+ACTIONS: dict[str, str] = {
+    # Authentication (portal)
+    "auth.login_succeeded": "Password accepted",
+    "auth.login_failed": "Password refused",
+    "auth.login_throttled": "Login attempt refused by a rate limit or back-off",
+    "auth.account_locked": "Account locked after too many failures",
+    "auth.account_unlocked": "Account lock lifted",
+    "auth.logged_out": "Logged out",
+    "auth.session_expired": "Session ended by its time limit",
+    "auth.password_changed": "Password changed",
+    "auth.password_reset": "Password set through a reset or set-password link",
+    "auth.password_reset_requested": "Password reset e-mail requested",
+    "mfa.enrolled": "Authenticator app enrolled",
+    "mfa.verified": "Second factor verified",
+    "mfa.verify_failed": "Second factor refused",
+    "mfa.sudo_verified": "Second factor re-verified for a sensitive action",
+    "mfa.device_removed": "Authenticator removed",
+    "mfa.backup_codes_generated": "Backup codes generated",
+    "mfa.backup_code_used": "Backup code used",
+    # Tenants, members, service IDs
+    "tenant.created": "Tenant created",
+    "tenant.policy_changed": "Tenant key policy changed",
+    "member.invited": "Member invited",
+    "member.invitation_revoked": "Invitation revoked",
+    "member.joined": "Invitation accepted",
+    "member.role_changed": "Member role changed",
+    "member.removed": "Member removed",
+    "service_id.created": "Service ID created",
+    "service_id.changed": "Service ID changed",
+    "service_id.disabled": "Service ID disabled",
+    "service_id.enabled": "Service ID enabled",
+    # Keys
+    "key.issued": "Key issued",
+    "key.rotated": "Key rotated",
+    "key.revoked": "Key revoked",
+    "key.expired": "Key expired",
+    "key.exposed": "Key seen in a URL query string",
+    # API
+    "api.request": "API request made with a key",
+    "api.denied": "API request denied",
+    # Operators
+    "admin.added": "Object added in the admin",
+    "admin.changed": "Object changed in the admin",
+    "admin.deleted": "Object deleted in the admin",
+    "admin.denied": "Admin refused without a verified second factor",
+}
+
+
+class Outcome:
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DENIED = "denied"
+    CHOICES = [(SUCCESS, "success"), (FAILURE, "failure"), (DENIED, "denied")]

@@ -1,0 +1,72 @@
+"""Audit events: append-only records of every security-relevant action."""
+
+from django.db import models
+from django.utils import timezone
+
+from audit.actions import Outcome
+
+APPEND_ONLY = "Audit events are append-only: they cannot be changed or deleted."
+
+
+class ActorKind(models.TextChoices):
+    USER = "user", "user"
+    SERVICE_ID = "service_id", "service ID"
+    KEY = "key", "key"
+    OPERATOR = "operator", "operator"
+    CLI = "cli", "command line"
+    SYSTEM = "system", "system"
+    ANONYMOUS = "anonymous", "anonymous"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def for_tenant(self, tenant) -> "AuditEventQuerySet":
+        """Return the events of ``tenant``."""
+        return self.filter(tenant=tenant)
+
+    def update(self, **kwargs):
+        raise TypeError(APPEND_ONLY)
+
+    def delete(self):
+        raise TypeError(APPEND_ONLY)
+
+
+class AuditEvent(models.Model):
+    """One security-relevant action. Labels are snapshots: they survive renames and deletions."""
+
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    tenant = models.ForeignKey(
+        "accounts.Tenant", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_kind = models.CharField(max_length=12, choices=ActorKind.choices)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=200, blank=True)
+    action = models.CharField(max_length=64)
+    target_kind = models.CharField(max_length=32, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_label = models.CharField(max_length=200, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.CHOICES, default=Outcome.SUCCESS)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-id"], name="audit_tenant_id"),
+            models.Index(fields=["tenant", "action", "-id"], name="audit_tenant_action_id"),
+            models.Index(fields=["tenant", "target_kind", "target_id"], name="audit_tenant_target"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor_label}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise TypeError(APPEND_ONLY)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError(APPEND_ONLY)

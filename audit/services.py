@@ -1,0 +1,115 @@
+"""Write audit events."""
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from audit.actions import ACTIONS, Outcome
+from audit.models import ActorKind, AuditEvent
+from config.request import client_ip, request_id_of, user_agent_of
+
+stream = logging.getLogger("keyward.audit")
+
+UNKNOWN_ACTION = "Unknown audit action: %s (add it to audit/actions.py)."
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who did it, as recorded: a kind, an id and a label snapshot."""
+
+    kind: str
+    id: str = ""
+    label: str = ""
+
+    @classmethod
+    def system(cls, label: str = "system") -> "Actor":
+        return cls(ActorKind.SYSTEM, "", label)
+
+    @classmethod
+    def cli(cls, command: str) -> "Actor":
+        return cls(ActorKind.CLI, "", f"manage.py {command}")
+
+    @classmethod
+    def anonymous(cls, label: str = "") -> "Actor":
+        return cls(ActorKind.ANONYMOUS, "", label[:200])
+
+    @classmethod
+    def operator(cls, user) -> "Actor":
+        return cls(ActorKind.OPERATOR, str(user.pk), user.email)
+
+
+def _as_actor(obj: Any) -> Actor:
+    if isinstance(obj, Actor):
+        return obj
+    if obj is None or not getattr(obj, "is_authenticated", True):
+        return Actor.anonymous()
+    return Actor(obj.audit_kind, str(obj.pk), obj.label[:200])
+
+
+def _target(obj: Any) -> tuple[str, str, str]:
+    if obj is None:
+        return "", "", ""
+    return obj.audit_kind, str(obj.pk), str(obj.label)[:200]
+
+
+def record(
+    action: str,
+    *,
+    actor: Any,
+    tenant=None,
+    target: Any = None,
+    outcome: str = Outcome.SUCCESS,
+    request=None,
+    metadata: dict | None = None,
+    ip: str | None = None,
+) -> AuditEvent:
+    """Record one event in the caller's transaction; stream it as JSON once that commits.
+
+    Never put a secret into ``metadata``: events are read by auditors and shipped to SIEMs.
+    """
+    if action not in ACTIONS:
+        raise ValueError(UNKNOWN_ACTION % action)
+    who = _as_actor(actor)
+    target_kind, target_id, target_label = _target(target)
+    event = AuditEvent(
+        tenant=tenant,
+        actor_kind=who.kind,
+        actor_id=who.id,
+        actor_label=who.label,
+        action=action,
+        target_kind=target_kind,
+        target_id=target_id,
+        target_label=target_label,
+        outcome=outcome,
+        ip=ip or (client_ip(request) if request is not None else None),
+        user_agent=user_agent_of(request) if request is not None else "",
+        request_id=request_id_of(request) if request is not None else "",
+        metadata=metadata or {},
+    )
+    event.save()
+    transaction.on_commit(lambda: stream.info(json.dumps(event_as_dict(event), default=str)))
+    return event
+
+
+def event_as_dict(event: AuditEvent) -> dict[str, Any]:
+    """Return the event as a flat JSON-ready dict (the log stream and exports use this)."""
+    return {
+        "id": event.pk,
+        "occurred_at": event.occurred_at.isoformat(),
+        "tenant": event.tenant.slug if event.tenant_id else None,
+        "actor": {"kind": event.actor_kind, "id": event.actor_id, "label": event.actor_label},
+        "action": event.action,
+        "target": {
+            "kind": event.target_kind,
+            "id": event.target_id,
+            "label": event.target_label,
+        },
+        "outcome": event.outcome,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "request_id": event.request_id,
+        "metadata": event.metadata,
+    }
