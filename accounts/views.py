@@ -605,11 +605,10 @@ def service_id_detail_view(request, pk: int):
 
 
 def _service_keys(membership, service_id):
-    try:
-        from keys.selectors import key_list_for_service_id
-    except ImportError:  # keys app not installed
-        return []
-    return key_list_for_service_id(membership, service_id)
+    from keys.principals import Principal
+    from keys.selectors import key_list_for_service_id
+
+    return key_list_for_service_id(Principal.of_membership(membership), service_id)
 
 
 @require_POST
