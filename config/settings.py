@@ -1,5 +1,6 @@
 """Keyward settings: one module; environments differ only through environment variables."""
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -74,6 +75,11 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    # Concurrent test runs on one server (CI, several checkouts) each get their own database.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env.str("KEYWARD_TEST_DB_NAME", default=f"test_keyward_{os.getpid()}")
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 _cache_url = env.str("CACHE_URL", default="") or env.str("REDIS_URL", default="")
