@@ -1,6 +1,7 @@
 """End to end: password, mandatory TOTP enrolment, backup codes, tenant isolation, admin door."""
 
 import base64
+import contextlib
 import re
 from datetime import timedelta
 
@@ -8,6 +9,7 @@ import pytest
 from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from accounts.models import BackupCodeDevice
@@ -24,8 +26,8 @@ def _totp_now(setup_key: str) -> str:
     return f"{totp.token():06d}"
 
 
-def _log_in_with_password(page, base_url: str, email: str, *, path: str = "/account/login/"):
-    page.goto(base_url + path)
+def _log_in_with_password(page, base_url: str, email: str):
+    page.goto(base_url + "/account/login/")
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(factories.PASSWORD)
     page.get_by_role("button", name="Continue").click()
@@ -81,15 +83,18 @@ def test_first_login_enrols_totp_and_a_backup_code_opens_the_next_session(
     expect(page).to_have_url(_path_is("/t/acme/"))
     expect(page.get_by_role("heading", name="Acme", level=1)).to_be_visible()
     screenshot(page, "3-tenant")
-    try:
-        r = page.go_back()
-        print("GO_BACK", r and r.status, page.url, page.locator("#backup-codes").count())
-    except Exception as e:
-        print("GO_BACK ERR", e)
-    page.screenshot(path="/tmp/keyward-shots/goback.png")
 
-    # The codes cannot be seen again: enrolment now offers another authenticator, no codes.
+    # The codes cannot be seen again. Back: the page was a no-store answer to a POST, so
+    # chromium offers to resubmit the form (ERR_CACHE_MISS) instead of showing it from a cache.
+    with contextlib.suppress(PlaywrightError):
+        page.go_back()
+    expect(page).to_have_url(_path_is("/account/mfa/enrol/"))
+    page.wait_for_load_state()
+    expect(page.locator("body")).not_to_contain_text(backup_code)
+
+    # Enrolment again: with a fresh verification it offers another authenticator, never codes.
     page.goto(base + "/account/mfa/enrol/")
+    expect(page.get_by_role("heading", name="Add an authenticator")).to_be_visible()
     expect(page.get_by_role("heading", name="Your backup codes")).to_have_count(0)
     expect(page.locator("#backup-codes")).to_have_count(0)
     assert backup_code not in page.content()
@@ -121,7 +126,6 @@ def test_first_login_enrols_totp_and_a_backup_code_opens_the_next_session(
     assert "globex" not in page.content().lower()
 
 
-
 def test_admin_needs_a_verified_second_factor_even_for_a_superuser(live_server, page):
     operator = factories.make_user("ops@keyward.example")
     operator.is_staff = operator.is_superuser = True
@@ -131,17 +135,44 @@ def test_admin_needs_a_verified_second_factor_even_for_a_superuser(live_server, 
     _log_in_with_password(page, base, operator.email)
     expect(page).to_have_url(_path_is("/account/mfa/verify/"))
 
-    # Password alone: the admin sends the operator back to the portal's login.
+    # Password alone: the admin sends the operator to the portal's login (or code) page.
     page.goto(base + "/admin/")
-    assert "/admin/" not in page.url.split("?")[0]
+    expect(page).to_have_url(
+        re.compile(r"^https?://[^/]+/account/(login|mfa/verify)/\?next=(%2F|/)admin(%2F|/)$")
+    )
     expect(page.get_by_text("Keyward operations")).to_have_count(0)
 
-    page.get_by_label("E-mail").fill(operator.email)
-    page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name="Continue").click()
+    if "/account/login/" in page.url:
+        page.get_by_label("E-mail").fill(operator.email)
+        page.get_by_label("Password").fill(factories.PASSWORD)
+        page.get_by_role("button", name="Continue").click()
     expect(page).to_have_url(_path_is("/account/mfa/verify/"))
     page.get_by_label("Code").fill(factories.totp_code(operator))
     page.get_by_role("button", name="Verify").click()
 
     expect(page).to_have_url(_path_is("/admin/"))
     expect(page.get_by_text("Keyward operations")).to_be_visible()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=PlaywrightError,
+    reason="app bug: for a verified non-staff user /admin/ -> /admin/login/ -> /account/login/"
+    "?next=/admin/ -> /admin/ loops (ERR_TOO_MANY_REDIRECTS); config/admin.py "
+    "KeywardAdminSite.login redirects everyone to the portal login, which sends a verified "
+    "user straight back to next",
+)
+def test_admin_turns_away_a_verified_member_who_is_not_staff(live_server, page):
+    acme = factories.make_tenant("acme")
+    bob = factories.make_user("bob@acme.example")
+    factories.add_member(acme, "admin", bob)
+    base = live_server.url
+    _log_in_with_password(page, base, bob.email)
+    page.get_by_label("Code").fill(factories.totp_code(bob))
+    page.get_by_role("button", name="Verify").click()
+    expect(page).to_have_url(_path_is("/t/acme/"))
+
+    response = page.goto(base + "/admin/")
+
+    assert response is not None and response.status in (200, 403)
+    assert "Keyward operations" not in page.content()
