@@ -40,6 +40,10 @@ ACTIONS: dict[str, str] = {
     # API
     "api.request": "API request made with a key",
     "api.denied": "API request denied",
+    # Audit log itself
+    "audit.sealed": "Audit events sealed",
+    "audit.pruned": "Old sealed audit events pruned",
+    "audit.verified": "Audit seal chain verified",
     # Operators
     "admin.added": "Object added in the admin",
     "admin.changed": "Object changed in the admin",

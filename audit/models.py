@@ -70,3 +70,36 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError(APPEND_ONLY)
+
+
+class AuditSeal(models.Model):
+    """A tamper-evident seal over a contiguous run of events, chained to the previous seal.
+
+    ``entries`` holds, for each sealed event in id order, its id (8 bytes) and the first 16 bytes
+    of the SHA-256 of its canonical JSON, so ``audit_verify`` can name the first event that was
+    altered, deleted or inserted. ``seal_hash`` covers the previous seal's hash, the range, the
+    count and the entries.
+    """
+
+    created_at = models.DateTimeField(default=timezone.now)
+    first_event_id = models.BigIntegerField()
+    last_event_id = models.BigIntegerField()
+    event_count = models.PositiveIntegerField()
+    entries = models.BinaryField()
+    # Unique: two concurrent audit_seal runs cannot both extend the chain from the same seal.
+    previous_hash = models.CharField(max_length=64, unique=True)
+    seal_hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"seal {self.pk}: events {self.first_event_id}–{self.last_event_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise TypeError("Audit seals cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Audit seals cannot be deleted.")
