@@ -5,6 +5,7 @@ from django.http import Http404
 
 from accounts import roles
 from accounts.models import ServiceID
+from audit.models import AuditEvent
 from keys.models import ApiKey
 from keys.principals import Principal
 
@@ -43,3 +44,25 @@ def service_key_get(principal: Principal, service_id: ServiceID, pk) -> ApiKey:
         return key_list_for_service_id(principal, service_id).get(pk=pk)
     except (ApiKey.DoesNotExist, ValueError, TypeError):
         raise Http404("No such key.") from None
+
+
+def key_list_personal(principal: Principal):
+    """Return the principal's own personal access tokens, newest first."""
+    if principal.user is None:
+        return ApiKey.objects.none()
+    return (
+        ApiKey.objects.for_tenant(principal.tenant)
+        .filter(user=principal.user)
+        .order_by("-created_at", "-id")
+    )
+
+
+def key_recent_events(principal: Principal, key: ApiKey, limit: int = 20):
+    """Return the latest audit events about ``key``, newest first (Http404 for another tenant's)."""
+    if key.tenant_id != principal.tenant.pk:
+        raise Http404("No such key.")
+    return (
+        AuditEvent.objects.for_tenant(principal.tenant)
+        .filter(target_kind=ApiKey.audit_kind, target_id=str(key.pk))
+        .order_by("-id")[:limit]
+    )

@@ -1,3 +1,19 @@
+from django.urls import path
+
+from keys import views
+
 app_name = "keys"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("t/<slug:slug>/keys/", views.key_list_view, name="list"),
+    path("t/<slug:slug>/keys/new/", views.key_issue_view, name="issue"),
+    path("t/<slug:slug>/keys/<int:pk>/", views.key_detail_view, name="detail"),
+    path("t/<slug:slug>/keys/<int:pk>/revoke/", views.key_revoke_view, name="revoke"),
+    path("t/<slug:slug>/keys/<int:pk>/rotate/", views.key_rotate_view, name="rotate"),
+    path(
+        "t/<slug:slug>/service-ids/<int:sid>/keys/new/",
+        views.service_key_issue_view,
+        name="service_issue",
+    ),
+    path("t/<slug:slug>/policy/", views.tenant_policy_view, name="policy"),
+]

@@ -91,7 +91,8 @@ def test_verify_detects_a_forged_event_inserted_into_a_sealed_range():
     _raw(
         "INSERT INTO audit_auditevent (id, occurred_at, actor_kind, actor_id, actor_label, action,"
         " target_kind, target_id, target_label, outcome, user_agent, request_id, metadata)"
-        " VALUES (%s, %s, 'system', '', 'forged', 'key.revoked', '', '', '', 'success', '', '', '{}')",
+        " VALUES (%s, %s, 'system', '', 'forged', 'key.revoked',"
+        " '', '', '', 'success', '', '', '{}')",
         [forged_id, timezone.now()],
     )
     result = audit_verify()
