@@ -9,5 +9,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("keys.api_urls")),
     path("", include("keys.urls")),
+    path("", include("audit.urls")),
     path("", include("accounts.urls")),
 ]

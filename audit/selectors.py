@@ -1,0 +1,54 @@
+"""Tenant-scoped reads of the audit log."""
+
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from accounts import roles
+from accounts.models import Membership
+from audit.models import AuditEvent
+
+
+def _require(membership: Membership) -> None:
+    if not roles.may(membership.role, roles.Action.AUDIT_READ):
+        raise PermissionDenied("Your role does not allow reading the audit log.")
+
+
+def event_list(
+    membership: Membership,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    actor: str = "",
+    key: int | None = None,
+    action: str = "",
+    outcome: str = "",
+    before: int | None = None,
+):
+    """Return the tenant's events, newest first, filtered; ``before`` is a keyset cursor (id)."""
+    _require(membership)
+    events = AuditEvent.objects.for_tenant(membership.tenant)
+    if since:
+        events = events.filter(occurred_at__gte=since)
+    if until:
+        events = events.filter(occurred_at__lt=until)
+    if actor:
+        events = events.filter(actor_label__istartswith=actor)
+    if key is not None:
+        events = events.filter(target_kind="key", target_id=str(key))
+    if action:
+        events = events.filter(action=action)
+    if outcome:
+        events = events.filter(outcome=outcome)
+    if before is not None:
+        events = events.filter(id__lt=before)
+    return events.order_by("-id")
+
+
+def event_get(membership: Membership, pk) -> AuditEvent:
+    """Return one event of the tenant, or raise Http404."""
+    try:
+        return event_list(membership).get(pk=pk)
+    except (AuditEvent.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such event.") from None
