@@ -86,3 +86,19 @@ def test_event_detail_shows_metadata(owner_client, tenant):
     )
     page = owner_client.get(_url("detail", pk=event.pk))
     assert page.status_code == 200 and "leak" in page.content.decode()
+
+
+def test_admin_exports_a_selection_and_cannot_change_events(client, tenant):
+    staff = factories.make_user("ops@example.com")
+    staff.is_staff = staff.is_superuser = True
+    staff.save()
+    factories.verify_session(client, staff)
+    event = audit.record("key.revoked", actor=Actor.system(), tenant=tenant)
+    changelist = reverse("admin:audit_auditevent_changelist")
+    assert client.get(changelist).status_code == 200
+    response = client.post(changelist, {"action": "export_jsonl", "_selected_action": [event.pk]})
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert [json.loads(x)["id"] for x in lines] == [event.pk]
+    change = client.get(reverse("admin:audit_auditevent_change", args=[event.pk]))
+    assert change.status_code == 200 and "Save" not in change.content.decode()
+    assert client.post(reverse("admin:audit_auditevent_delete", args=[event.pk])).status_code == 403
