@@ -69,7 +69,14 @@ def test_admin_changes_are_audited(client, tenant):
 def test_createtenant_prints_a_set_password_link_and_is_audited():
     out = StringIO()
     call_command(
-        "createtenant", "--name", "Initech", "--slug", "initech", "--owner-email", "b@x.io", stdout=out
+        "createtenant",
+        "--name",
+        "Initech",
+        "--slug",
+        "initech",
+        "--owner-email",
+        "b@x.io",
+        stdout=out,
     )
     assert "/account/reset/" in out.getvalue()
     tenant = Tenant.objects.get(slug="initech")
