@@ -107,11 +107,15 @@ def totp_confirm(*, user: User, device: TOTPDevice, request=None) -> None:
 
 
 def verify_any(user: User, code: str):
-    """Return the confirmed device that accepts ``code`` (TOTP first, then backup codes)."""
-    code = (code or "").strip()
+    """Return the confirmed device that accepts ``code``: six digits go to the authenticator
+    apps, anything else to the backup codes (so a mistyped TOTP code never throttles them)."""
+    code = "".join((code or "").split())
     if not code or len(code) > 32:
         return None
+    is_totp = code.isdigit() and len(code) == 6
     for device in devices_for_user(user, confirmed=True):
+        if isinstance(device, BackupCodeDevice) == is_totp:
+            continue
         if device.verify_token(code):
             return device
     return None

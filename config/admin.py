@@ -3,6 +3,7 @@
 from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import reverse
 from django_otp.admin import OTPAdminSite
@@ -18,8 +19,13 @@ class KeywardAdminSite(OTPAdminSite):
 
     def login(self, request, extra_context=None):
         # One login path for everyone: the portal's, with its throttles, lock and 2FA.
+        user = request.user
+        if user.is_authenticated and user.is_verified():
+            # Verified but not an operator: the portal login would send them straight back.
+            raise PermissionDenied("The admin is for operators.")
         target = request.GET.get("next") or reverse("admin:index")
-        return redirect(f"{reverse('accounts:login')}?{urlencode({'next': target})}")
+        step = "accounts:mfa_verify" if user.is_authenticated else "accounts:login"
+        return redirect(f"{reverse(step)}?{urlencode({'next': target})}")
 
 
 class AuditedModelAdmin(admin.ModelAdmin):

@@ -176,3 +176,18 @@ def test_sensitive_action_asks_for_a_fresh_code(client, owner):
     response = client.post(reverse("accounts:backup_codes_regenerate"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("accounts:sudo"))
+
+
+def test_a_wrong_app_code_does_not_throttle_the_backup_codes(client, owner):
+    codes = mfa.backup_codes_generate(user=owner)
+    _post_login(client, owner.email)
+    client.post(reverse("accounts:mfa_verify"), {"code": "000000"})
+    response = client.post(reverse("accounts:mfa_verify"), {"code": codes[1]})
+    assert response.status_code == 302
+
+
+def test_admin_tells_a_verified_non_operator_no_instead_of_looping(client, member):
+    factories.verify_session(client, member.user)
+    response = client.get("/admin/", follow=True)
+    assert response.status_code == 403
+    assert len(response.redirect_chain) == 1

@@ -32,7 +32,7 @@ def test_admin_refuses_a_password_only_staff_session(client):
     staff.save()
     client.force_login(staff)
     response = client.get("/admin/", follow=True)
-    assert response.redirect_chain[-1][0].startswith(reverse("accounts:login"))
+    assert response.redirect_chain[-1][0].startswith(reverse("accounts:mfa_verify"))
     assert "Keyward operations" not in response.content.decode()
     factories.verify_session(client, staff)
     assert client.get("/admin/").status_code == 200
