@@ -205,6 +205,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Keyward API",
     "DESCRIPTION": "API v1 for bots and services. Authenticate with `Authorization: Bearer <key>`.",
     "VERSION": "1.0.0",
+    # 3.1: a bearer scheme's security requirement may list what it needs (here: the scopes).
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
@@ -225,13 +227,28 @@ KEYWARD_LOGIN_IP_RATE = env.str("KEYWARD_LOGIN_IP_RATE", default="30/min")
 KEYWARD_EXTRA_SCOPES = {}
 
 # --- Logging --------------------------------------------------------------------------------
+# Audit events are streamed as one JSON line each on "keyward.audit": to standard error with the
+# other logs, or alone (bare JSON lines) to KEYWARD_AUDIT_LOG_FILE for a log shipper.
+_audit_file = env.str("KEYWARD_AUDIT_LOG_FILE", default="")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "bare": {"format": "%(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "audit": {
+            "class": "logging.handlers.WatchedFileHandler",
+            "filename": _audit_file,
+            "formatter": "bare",
+        }
+        if _audit_file
+        else {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
-        "keyward.audit": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "keyward.audit": {"handlers": ["audit"], "level": "INFO", "propagate": False},
     },
 }
