@@ -1,0 +1,280 @@
+"""Portal input for keys and the tenant key policy.
+
+The forms parse what a person typed (an expiry choice into a datetime, a textarea into a list);
+the services decide what the tenant's policy allows. A form offers only what the policy allows,
+but accepts any well-formed value, so that a refusal is worded once, by the service.
+"""
+
+from datetime import UTC, datetime, time, timedelta
+
+from django import forms
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
+from django.utils.html import format_html
+
+from accounts.models import LeakPolicy, Tenant
+from config.ratelimit import parse_rate
+from keys import scopes as scope_registry
+from keys.networks import parse_cidrs
+from keys.services import GRACE_CHOICES
+
+CUSTOM = "custom"
+NEVER = "never"
+# Preset lifetimes in days, as offered on the issue form.
+PRESETS = {7: "7 days", 30: "30 days", 60: "60 days", 90: "90 days", 365: "1 year"}
+# SECURITY: bounds timedelta arithmetic (a huge day count would overflow datetime: a 500).
+MAX_POLICY_DAYS = 3650
+
+CUSTOM_DATE_REQUIRED = "Choose the date on which the key expires."
+DEFAULT_ABOVE_MAX = "The default lifetime cannot be longer than the longest lifetime."
+BAD_RATE = "Write a rate as requests/period, e.g. 600/min, 10/s, 5000/hour or 100000/day."
+
+
+def _lines(value: str) -> str:
+    return value.replace("\r\n", "\n")
+
+
+class _Offered:
+    """A choice field that renders ``choices`` but accepts every value in ``accepted`` (any value
+    when ``accepted`` is None), so that the service, not the form, refuses what policy forbids."""
+
+    def __init__(self, *args, accepted=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.accepted = accepted
+
+    def valid_value(self, value) -> bool:
+        if self.accepted is None:
+            return True
+        return str(value) in self.accepted or super().valid_value(value)
+
+
+class OfferedChoiceField(_Offered, forms.ChoiceField):
+    pass
+
+
+class OfferedMultipleChoiceField(_Offered, forms.MultipleChoiceField):
+    pass
+
+
+class ServiceErrorsMixin:
+    """Show a service's ValidationError or PermissionDenied as form errors."""
+
+    # Service error keys that are named differently on the form.
+    service_fields: dict[str, str] = {}
+
+    def add_service_error(self, error: ValidationError | PermissionDenied) -> None:
+        if isinstance(error, PermissionDenied):
+            self.add_error(None, str(error) or "You may not do this.")
+        elif hasattr(error, "error_dict"):
+            for key, errors in error.error_dict.items():
+                field = self.service_fields.get(key, key)
+                self.add_error(field if field in self.fields else None, errors)
+        else:
+            self.add_error(None, error)
+
+
+def _scope_label(name: str, description: str) -> str:
+    return format_html('<code>{}</code> <span class="muted">{}</span>', name, description)
+
+
+def _end_of_day_utc(day) -> datetime:
+    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+
+
+class KeyIssueForm(ServiceErrorsMixin, forms.Form):
+    """Name, expiry, scopes and allowed networks of a new key; ``expires_at`` once cleaned."""
+
+    service_fields = {"expires_at": "expiry"}
+
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        help_text="What the key is for, e.g. “CI deploy” or “laptop scripts”.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    expiry = OfferedChoiceField(label="Expires", widget=forms.RadioSelect)
+    expiry_date = forms.DateField(
+        label="Custom expiry date",
+        required=False,
+        help_text="With “Custom date”: the key stops working at the end of this day (UTC).",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    scopes = OfferedMultipleChoiceField(
+        label="Scopes",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Grant only what this key needs.",
+        error_messages={"required": scope_registry.NO_SCOPES},
+    )
+    allowed_ips = forms.CharField(
+        label="Allowed IP addresses",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off"}),
+        help_text="Optional. One address or CIDR range per line, e.g. 203.0.113.0/24. "
+        "Empty: any address the tenant allows.",
+    )
+
+    def __init__(self, *args, tenant: Tenant, owner_role: str, now: datetime | None = None, **kw):
+        super().__init__(*args, **kw)
+        self.now = (now or timezone.now()).astimezone(UTC)
+        self.tenant = tenant
+        lifetime = tenant.max_key_lifetime_days
+        days = {d: label for d, label in PRESETS.items() if d <= lifetime}
+        default = tenant.default_key_lifetime_days
+        if default not in days and default <= lifetime:
+            days[default] = f"{default} days"
+        choices = [
+            (str(d), f"{days[d]} (tenant default)" if d == default else days[d])
+            for d in sorted(days)
+        ]
+        choices.append((CUSTOM, "Custom date"))
+        if tenant.allow_non_expiring_keys:
+            choices.append((NEVER, "No expiry"))
+        expiry = self.fields["expiry"]
+        expiry.choices = choices
+        # Every preset and "no expiry" parse; whether the policy allows them is the service's call.
+        expiry.accepted = {str(d) for d in PRESETS} | {str(default), CUSTOM, NEVER}
+        expiry.initial = str(default) if str(default) in dict(choices) else CUSTOM
+
+        # The last day whose end still falls within the longest lifetime (a lifetime set beyond
+        # this form's bound elsewhere, e.g. in the admin, must not overflow the date arithmetic).
+        horizon = timedelta(days=min(lifetime, 10 * MAX_POLICY_DAYS))
+        last = (self.now + horizon).date() - timedelta(days=1)
+        first = self.now.date()
+        self.fields["expiry_date"].widget.attrs.update(
+            min=first.isoformat(), max=max(first, last).isoformat()
+        )
+
+        ceiling = scope_registry.ceiling_for(owner_role)
+        scopes = self.fields["scopes"]
+        scopes.choices = [
+            (name, _scope_label(name, description))
+            for name, description in scope_registry.all_scopes().items()
+            if name in ceiling
+        ]
+        scopes.accepted = None  # any name: the service refuses unknown or too broad scopes
+
+    def clean_allowed_ips(self) -> list[str]:
+        return parse_cidrs(_lines(self.cleaned_data["allowed_ips"]))
+
+    def clean(self):
+        data = super().clean()
+        choice = data.get("expiry")
+        if choice is None:
+            return data
+        if choice == NEVER:
+            data["expires_at"] = None
+        elif choice == CUSTOM:
+            day = data.get("expiry_date")
+            if day is None:
+                if "expiry_date" not in self.errors:
+                    self.add_error("expiry_date", CUSTOM_DATE_REQUIRED)
+            else:
+                data["expires_at"] = _end_of_day_utc(day)
+        else:
+            data["expires_at"] = self.now + timedelta(days=int(choice))
+        return data
+
+
+class KeyRevokeForm(ServiceErrorsMixin, forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        max_length=200,
+        required=False,
+        help_text="Optional. Recorded in the audit log, e.g. “left the team” or “leaked in a log”.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+
+GRACE_LABELS = {
+    "now": "Now: the old key stops working at once",
+    "1h": "After 1 hour",
+    "24h": "After 24 hours",
+    "7d": "After 7 days",
+}
+
+
+class KeyRotateForm(ServiceErrorsMixin, forms.Form):
+    grace = forms.ChoiceField(
+        label="The old key keeps working",
+        choices=[(k, GRACE_LABELS.get(k, k)) for k in GRACE_CHOICES],
+        initial="24h",
+        widget=forms.RadioSelect,
+    )
+
+
+class TenantPolicyForm(ServiceErrorsMixin, forms.Form):
+    """The tenant's key policy; cleaned_data are the keyword arguments of tenant_policy_update."""
+
+    max_key_lifetime_days = forms.IntegerField(
+        label="Longest key lifetime (days)",
+        min_value=1,
+        max_value=MAX_POLICY_DAYS,
+        help_text="No key may be issued or rotated to live longer than this.",
+    )
+    default_key_lifetime_days = forms.IntegerField(
+        label="Default key lifetime (days)",
+        min_value=1,
+        max_value=MAX_POLICY_DAYS,
+        help_text="Preselected on the issue form. At most the longest lifetime.",
+    )
+    allow_non_expiring_keys = forms.BooleanField(
+        label="Allow keys that never expire",
+        required=False,
+        help_text="Not recommended: a key without expiry lives until someone revokes it.",
+    )
+    revoke_unused_after_days = forms.IntegerField(
+        label="Revoke keys unused for (days)",
+        min_value=1,
+        max_value=MAX_POLICY_DAYS,
+        required=False,
+        help_text="Empty: never revoke a key for being unused.",
+    )
+    leak_policy = forms.ChoiceField(
+        label="When a key is found in public",
+        choices=LeakPolicy.choices,
+        widget=forms.RadioSelect,
+    )
+    allowed_ips = forms.CharField(
+        label="Allowed IP addresses for every key",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "autocomplete": "off"}),
+        help_text="One address or CIDR range per line. Empty: any address.",
+    )
+    key_rate = forms.CharField(
+        label="Request rate per key",
+        max_length=20,
+        required=False,
+        help_text="e.g. 600/min. Empty: the installation's default.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    @classmethod
+    def initial_for(cls, tenant: Tenant) -> dict:
+        return {
+            "max_key_lifetime_days": tenant.max_key_lifetime_days,
+            "default_key_lifetime_days": tenant.default_key_lifetime_days,
+            "allow_non_expiring_keys": tenant.allow_non_expiring_keys,
+            "revoke_unused_after_days": tenant.revoke_unused_after_days,
+            "leak_policy": tenant.leak_policy,
+            "allowed_ips": "\n".join(tenant.allowed_ips or []),
+            "key_rate": tenant.key_rate,
+        }
+
+    def clean_allowed_ips(self) -> list[str]:
+        return parse_cidrs(_lines(self.cleaned_data["allowed_ips"]))
+
+    def clean_key_rate(self) -> str:
+        rate = self.cleaned_data["key_rate"].strip().replace(" ", "")
+        if rate:
+            try:
+                parse_rate(rate)
+            except ValueError:
+                raise ValidationError(BAD_RATE) from None
+        return rate
+
+    def clean(self):
+        data = super().clean()
+        longest, default = data.get("max_key_lifetime_days"), data.get("default_key_lifetime_days")
+        if longest is not None and default is not None and default > longest:
+            self.add_error("default_key_lifetime_days", DEFAULT_ABOVE_MAX)
+        return data

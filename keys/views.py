@@ -1,0 +1,234 @@
+"""Portal pages for keys: list, issue (one-time page), detail, revoke, rotate; tenant key policy."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_cache_control
+
+from accounts import roles
+from accounts import selectors as account_selectors
+from accounts import services as account_services
+from accounts.decorators import sudo_required, tenant_view
+from keys import forms, selectors, services
+from keys.principals import Principal
+from keys.scopes import describe
+
+ALL_KEYS_PER_PAGE = 50
+API_EXAMPLE_PATH = "/api/v1/whoami/"
+
+
+def _no_store(response):
+    # SECURITY: the one-time page holds a plaintext token: no cache, no back/forward copy.
+    patch_cache_control(response, no_store=True, no_cache=True, private=True)
+    return response
+
+
+def _posted(request):
+    # Not ``request.POST or None``: an empty POST (a revoke without a reason) is still a POST.
+    return request.POST if request.method == "POST" else None
+
+
+def _principal(request) -> Principal:
+    return Principal.of_membership(request.membership)
+
+
+def _url(name: str, request, **kwargs) -> str:
+    return reverse(name, kwargs={"slug": request.tenant.slug, **kwargs})
+
+
+def _scopes(key) -> list[tuple[str, str]]:
+    return [(scope, describe(scope)) for scope in key.scopes]
+
+
+def _created_page(request, key, token: str, *, previous=None, back: str):
+    """Render the only response that ever holds ``token``; nothing else stores it."""
+    context = {
+        "key": key,
+        "token": token,
+        "scopes": _scopes(key),
+        "previous": previous,
+        "back": back,
+        "api_example_url": settings.KEYWARD_BASE_URL.rstrip("/") + API_EXAMPLE_PATH,
+    }
+    return _no_store(render(request, "keys/apikey_created.html", context))
+
+
+# --- Personal access tokens -----------------------------------------------------------------
+
+
+@tenant_view(roles.Action.KEYS_OWN)
+def key_list_view(request):
+    principal = _principal(request)
+    manage_all = roles.may(principal.role, roles.Action.KEYS_MANAGE_ALL)
+    all_keys = None
+    if manage_all:
+        all_keys = Paginator(selectors.key_list(principal), ALL_KEYS_PER_PAGE).get_page(
+            request.GET.get("page")
+        )
+    return render(
+        request,
+        "keys/apikey_list.html",
+        {"own_keys": selectors.key_list_personal(principal), "all_keys": all_keys},
+    )
+
+
+def _issue(request, *, owner, owner_role: str, back: str, service_id=None):
+    """Show the issue form; on a valid POST issue the key and answer with the one-time page."""
+    form = forms.KeyIssueForm(_posted(request), tenant=request.tenant, owner_role=owner_role)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                key, token = services.key_issue(
+                    actor=_principal(request),
+                    tenant=request.tenant,
+                    owner=owner,
+                    name=data["name"],
+                    scopes=data["scopes"],
+                    expires_at=data["expires_at"],
+                    allowed_ips=data["allowed_ips"],
+                    request=request,
+                )
+            except (ValidationError, PermissionDenied) as error:
+                form.add_service_error(error)
+            else:
+                return _created_page(request, key, token, back=back)
+    context = {"form": form, "service_id": service_id, "back": back}
+    return _no_store(render(request, "keys/apikey_form.html", context, status=status))
+
+
+@tenant_view(roles.Action.KEYS_OWN)
+@sudo_required
+def key_issue_view(request):
+    return _issue(
+        request,
+        owner=request.user,
+        owner_role=request.membership.role,
+        back=_url("keys:list", request),
+    )
+
+
+@tenant_view(roles.Action.SERVICE_IDS_MANAGE)
+@sudo_required
+def service_key_issue_view(request, sid: int):
+    service_id = account_selectors.service_id_get(request.membership, sid)
+    return _issue(
+        request,
+        owner=service_id,
+        owner_role=service_id.role,
+        service_id=service_id,
+        back=_url("accounts:service_id_detail", request, pk=service_id.pk),
+    )
+
+
+def _successor(key):
+    try:
+        return key.rotated_to
+    except ObjectDoesNotExist:
+        return None
+
+
+@tenant_view()
+def key_detail_view(request, pk: int):
+    principal = _principal(request)
+    key = selectors.key_get(principal, pk)
+    context = {
+        "key": key,
+        "scopes": _scopes(key),
+        "successor": _successor(key),
+        "events": selectors.key_recent_events(principal, key),
+    }
+    return render(request, "keys/apikey_detail.html", context)
+
+
+@tenant_view()
+def key_revoke_view(request, pk: int):
+    key = selectors.key_get(_principal(request), pk)
+    if key.revoked_at is not None:
+        messages.error(request, services.ALREADY_REVOKED)
+        return redirect("keys:detail", slug=request.tenant.slug, pk=key.pk)
+    form = forms.KeyRevokeForm(_posted(request))
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                services.key_revoke(
+                    actor=_principal(request),
+                    key=key,
+                    reason=form.cleaned_data["reason"],
+                    request=request,
+                )
+            except ValidationError as error:
+                messages.error(request, error.messages[0])
+            else:
+                messages.success(request, f"Key “{key.name}” ({key.hint}) revoked.")
+            return redirect("keys:detail", slug=request.tenant.slug, pk=key.pk)
+    return render(
+        request, "keys/apikey_confirm_revoke.html", {"key": key, "form": form}, status=status
+    )
+
+
+@tenant_view()
+@sudo_required
+def key_rotate_view(request, pk: int):
+    key = selectors.key_get(_principal(request), pk)
+    form = forms.KeyRotateForm(_posted(request))
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                new, token = services.key_rotate(
+                    actor=_principal(request),
+                    key=key,
+                    grace=form.cleaned_data["grace"],
+                    request=request,
+                )
+            except (ValidationError, PermissionDenied) as error:
+                form.add_service_error(error)
+            else:
+                return _created_page(
+                    request,
+                    new,
+                    token,
+                    previous=new.rotated_from,
+                    back=_back_to_owner(request, new),
+                )
+    context = {"key": key, "form": form, "rotatable": key.status() in ("active", "expiring")}
+    return render(request, "keys/apikey_rotate.html", context, status=status)
+
+
+def _back_to_owner(request, key) -> str:
+    if key.service_id_id:
+        return _url("accounts:service_id_detail", request, pk=key.service_id_id)
+    return _url("keys:list", request)
+
+
+# --- Tenant policy --------------------------------------------------------------------------
+
+
+@tenant_view(roles.Action.POLICY_EDIT)
+@sudo_required
+def tenant_policy_view(request):
+    initial = forms.TenantPolicyForm.initial_for(request.tenant)
+    form = forms.TenantPolicyForm(_posted(request), initial=initial)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                account_services.tenant_policy_update(
+                    membership=request.membership, request=request, **form.cleaned_data
+                )
+            except (ValidationError, PermissionDenied) as error:
+                form.add_service_error(error)
+            else:
+                messages.success(request, "Key policy saved.")
+                return redirect("keys:policy", slug=request.tenant.slug)
+    return render(request, "keys/tenant_policy.html", {"form": form}, status=status)
