@@ -17,6 +17,7 @@ from django.utils.http import urlsafe_base64_encode
 import audit
 from accounts import roles
 from accounts.models import Invitation, Membership, ServiceID, Tenant, User
+from audit.services import Actor
 
 INVITATION_LIFETIME = timedelta(days=7)
 
@@ -27,6 +28,10 @@ ALREADY_INVITED = "%(email)s already has a pending invitation."
 INVITATION_INVALID = "This invitation link is invalid, expired or already used."
 INVITATION_OTHER_USER = "This invitation is for another e-mail address."
 SLUG_TAKEN = "A tenant with this slug already exists."
+NOT_SERVICE_ID_MANAGER = "You may not manage service IDs."
+OPERATOR_CALL_NEEDS_TENANT_AND_ACTOR = (
+    "Without a membership, pass tenant= and actor=Actor.cli(...)."
+)
 
 
 def absolute_url(path: str) -> str:
@@ -223,28 +228,55 @@ def membership_remove(*, membership: Membership, target: Membership, request=Non
     target.delete()
 
 
+def _audit_actor_of(membership):
+    """Return who a manager's change is recorded as: the key on the API, else the member."""
+    return getattr(membership, "audit_actor", None) or membership.user
+
+
+def _require_service_id_manager(membership) -> None:
+    if not roles.may(membership.role, roles.Action.SERVICE_IDS_MANAGE):
+        raise PermissionDenied(NOT_SERVICE_ID_MANAGER)
+
+
 @transaction.atomic
 def service_id_create(
-    *, membership: Membership, name: str, role: str, description: str = "", request=None
+    *,
+    membership: Membership | None = None,
+    name: str,
+    role: str,
+    description: str = "",
+    tenant: Tenant | None = None,
+    actor: Actor | None = None,
+    request=None,
 ) -> ServiceID:
-    """Create a service ID in the member's tenant, with a role no higher than the creator's."""
-    if not roles.may(membership.role, roles.Action.SERVICE_IDS_MANAGE):
-        raise PermissionDenied("You may not manage service IDs.")
-    if not roles.can_assign(membership.role, role):
-        raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": role})
+    """Create a service ID in the member's tenant, with a role no higher than the creator's.
+
+    ``membership`` may also be a ``keys.principals.Principal`` (the API: the key is recorded as
+    the actor). An operator's command passes ``membership=None`` with ``tenant`` and
+    ``actor=Actor.cli(...)``. Records ``service_id.created`` in the same transaction.
+    """
+    if membership is None:
+        if tenant is None or not isinstance(actor, Actor):
+            raise TypeError(OPERATOR_CALL_NEEDS_TENANT_AND_ACTOR)
+        created_by, who = None, actor
+    else:
+        _require_service_id_manager(membership)
+        if not roles.can_assign(membership.role, role):
+            raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": role})
+        tenant, created_by, who = membership.tenant, membership.user, _audit_actor_of(membership)
     service_id = ServiceID(
-        tenant=membership.tenant,
+        tenant=tenant,
         name=name,
         role=role,
         description=description,
-        created_by=membership.user,
+        created_by=created_by,
     )
     service_id.full_clean()
     service_id.save()
     audit.record(
         "service_id.created",
-        actor=membership.user,
-        tenant=membership.tenant,
+        actor=who,
+        tenant=tenant,
         target=service_id,
         request=request,
         metadata={"role": role},
@@ -256,9 +288,14 @@ def service_id_create(
 def service_id_update(
     *, membership: Membership, service_id: ServiceID, request=None, **changes
 ) -> ServiceID:
-    """Change a service ID's description, role or active flag."""
-    if not roles.may(membership.role, roles.Action.SERVICE_IDS_MANAGE):
-        raise PermissionDenied("You may not manage service IDs.")
+    """Change a service ID's description, role or active flag.
+
+    ``membership`` may also be a ``keys.principals.Principal`` (the API: the key is recorded as
+    the actor).
+    """
+    _require_service_id_manager(membership)
+    if service_id.tenant_id != membership.tenant.pk:
+        raise PermissionDenied(NOT_SERVICE_ID_MANAGER)
     allowed = {"description", "role", "is_active"}
     fields = [f for f, v in changes.items() if f in allowed and getattr(service_id, f) != v]
     if "role" in fields:
@@ -277,7 +314,7 @@ def service_id_update(
         action = "service_id.enabled" if service_id.is_active else "service_id.disabled"
     audit.record(
         action,
-        actor=membership.user,
+        actor=_audit_actor_of(membership),
         tenant=service_id.tenant,
         target=service_id,
         request=request,

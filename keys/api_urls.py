@@ -1,3 +1,22 @@
+"""API routes, included at /api/: v1 for keys, the OpenAPI schema and its docs (no key needed)."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView
+
+from keys import api
+
 app_name = "api"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("v1/whoami/", api.WhoamiApi.as_view(), name="whoami"),
+    path("v1/keys/", api.KeyListApi.as_view(), name="keys"),
+    path("v1/keys/<int:pk>/", api.KeyDetailApi.as_view(), name="key"),
+    path("v1/keys/<int:pk>/revoke/", api.KeyRevokeApi.as_view(), name="key_revoke"),
+    path("v1/service-ids/", api.ServiceIdListApi.as_view(), name="service_ids"),
+    path("v1/service-ids/<int:pk>/", api.ServiceIdDetailApi.as_view(), name="service_id"),
+    path("v1/members/", api.MemberListApi.as_view(), name="members"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", api.ApiDocsView.as_view(url_name="api:schema"), name="docs"),
+    # Last: any other /api/ path is the API's JSON 404, not the portal's HTML page.
+    re_path(r"^.*$", api.api_not_found),
+]

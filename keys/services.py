@@ -214,7 +214,7 @@ def key_issue(
 def key_revoke(*, actor: Principal | Actor, key: ApiKey, reason: str = "", request=None) -> ApiKey:
     """Revoke ``key`` now, with a reason; irreversible. Records ``key.revoked``."""
     _authorize_manage(actor, key)
-    locked = ApiKey.objects.select_for_update().get(pk=key.pk)
+    locked = ApiKey.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=key.pk)
     if locked.revoked_at is not None:
         raise ValidationError(ALREADY_REVOKED)
     locked.revoked_at = _now()
@@ -254,13 +254,18 @@ def key_rotate(
     _authorize_manage(actor, key)
     if isinstance(actor, Principal) and actor.key is not None:
         raise PermissionDenied(NOT_YOURS)  # SECURITY: a key never creates another key
-    old = ApiKey.objects.select_for_update().select_related("tenant").get(pk=key.pk)
+    # Lock the key row only: FOR UPDATE on the join would also lock the tenant row.
+    old = ApiKey.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=key.pk)
     if old.status(now) not in ("active", "expiring"):
         raise ValidationError(NOT_ROTATABLE)
     tenant = old.tenant
     owner = old.service_id if old.service_id_id else old.user
     owner_role = _owner_role(tenant, owner)
     lifetime = (old.expires_at - old.created_at) if old.expires_at else None
+    if lifetime is None and not tenant.allow_non_expiring_keys:
+        # The policy changed since this key was issued: rotation is how a key comes back into
+        # policy, so the successor gets the tenant's default lifetime instead of failing.
+        lifetime = timedelta(days=tenant.default_key_lifetime_days)
     if lifetime is not None:
         lifetime = min(lifetime, timedelta(days=tenant.max_key_lifetime_days))
     expires_at = now + lifetime if lifetime is not None else None

@@ -60,3 +60,16 @@ def _clear_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def fast_password_hasher(settings):
+    """Hash test passwords with MD5: Argon2 costs ~0.1 s per user, and these tests make many."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -52,3 +52,45 @@ def verify_session(client, user: User, *, sudo: bool = True) -> None:
     if sudo:
         session[SUDO_SESSION_KEY] = time.time()
     session.save()
+
+
+def make_service_id(tenant: Tenant, name: str = "deploy-bot", role: str = "member"):
+    """Create a service ID through service_id_create, as the tenant's first owner."""
+    creator = Membership.objects.select_related("tenant", "user").filter(
+        tenant=tenant, role="owner"
+    )[0]
+    return services.service_id_create(membership=creator, name=name, role=role)
+
+
+def make_api_key(owner, tenant: Tenant | None = None, *, name: str | None = None, **options):
+    """Issue a key through key_issue and return ``(api_key, plaintext)``.
+
+    ``owner`` is a Membership or a User with ``tenant`` (a personal access token issued by its
+    owner) or a ServiceID (a service key issued from the command line). Options: ``scopes``,
+    ``days`` (lifetime), ``allowed_ips``.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import ServiceID
+    from keys.principals import Principal
+    from keys.services import key_issue
+
+    if isinstance(owner, ServiceID):
+        tenant, actor = owner.tenant, Actor.cli("test")
+    else:
+        if not isinstance(owner, Membership):
+            owner = Membership.objects.select_related("tenant", "user").get(
+                user=owner, tenant=tenant
+            )
+        tenant, actor, owner = owner.tenant, Principal.of_membership(owner), owner.user
+    return key_issue(
+        actor=actor,
+        tenant=tenant,
+        owner=owner,
+        name=name or f"key {next(_seq)}",
+        scopes=list(options.get("scopes", ["keys:read"])),
+        expires_at=timezone.now() + timedelta(days=options.get("days", 30)),
+        allowed_ips=options.get("allowed_ips", ()),
+    )

@@ -1,0 +1,147 @@
+"""Operators see key metadata and revoke keys; they never see a digest and never issue keys."""
+
+from django.contrib import admin, messages
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.services import Actor
+from config.admin import AuditedModelAdmin
+from keys.models import EXPIRING_SOON, ApiKey
+from keys.services import key_revoke
+
+ADMIN_REVOKE_REASON = "Revoked by an operator in the admin."
+REVOKED_COUNT = "Revoked %(count)d key(s); %(skipped)d were already revoked."
+
+
+def _usable(now) -> Q:
+    return Q(revoked_at=None) & (Q(expires_at=None) | Q(expires_at__gt=now))
+
+
+class KindFilter(admin.SimpleListFilter):
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return [("personal", "Personal access token"), ("service", "Service key")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "personal":
+            return queryset.filter(user__isnull=False)
+        if self.value() == "service":
+            return queryset.filter(service_id__isnull=False)
+        return queryset
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "active":
+            return queryset.filter(_usable(now))
+        if self.value() == "expired":
+            return queryset.filter(revoked_at=None, expires_at__lte=now)
+        if self.value() == "revoked":
+            return queryset.exclude(revoked_at=None)
+        return queryset
+
+
+class ExpiringSoonFilter(admin.SimpleListFilter):
+    title = "expiring soon"
+    parameter_name = "expiring"
+
+    def lookups(self, request, model_admin):
+        return [("7d", f"Within {EXPIRING_SOON.days} days")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "7d":
+            now = timezone.now()
+            return queryset.filter(_usable(now), expires_at__lte=now + EXPIRING_SOON)
+        return queryset
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(AuditedModelAdmin):
+    """Key metadata, read-only; the one write is the audited bulk revoke."""
+
+    list_display = [
+        "name",
+        "hint",
+        "tenant",
+        "owner_label",
+        "status_label",
+        "expires_at",
+        "last_used_at",
+    ]
+    list_filter = ["tenant", KindFilter, StatusFilter, ExpiringSoonFilter]
+    search_fields = ["name", "hint", "user__email", "service_id__name"]
+    list_select_related = ["tenant", "user", "service_id"]
+    # SECURITY: an explicit field list, so the digest is never rendered, even read-only.
+    fields = [
+        "name",
+        "hint",
+        "tenant",
+        "user",
+        "service_id",
+        "scopes",
+        "allowed_ips",
+        "created_at",
+        "created_by",
+        "expires_at",
+        "rotated_from",
+        "rotated_at",
+        "revoked_at",
+        "revoked_by",
+        "revoked_reason",
+        "last_used_at",
+        "last_used_ip",
+    ]
+    exclude = ["digest"]
+    readonly_fields = fields
+    actions = ["revoke_selected"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    @admin.display(description="owner")
+    def owner_label(self, key: ApiKey) -> str:
+        return key.owner.label
+
+    @admin.display(description="status")
+    def status_label(self, key: ApiKey) -> str:
+        return key.status()
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        # SECURITY: like UserAdmin with password, refuse any filter on the digest: it would
+        # turn the changelist into an oracle for "is this token a valid key?".
+        if lookup.split("__")[0] == "digest":
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # keys are issued in the portal (behind 2FA) or by the CLI
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # metadata is read-only; revoking is the action below
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # revoke instead: a deleted key would erase the history it anchors
+
+    def has_revoke_permission(self, request) -> bool:
+        return request.user.has_perm("keys.change_apikey")
+
+    @admin.action(description="Revoke selected keys", permissions=["revoke"])
+    def revoke_selected(self, request, queryset):
+        """Revoke each selected key through the service, so each revocation is audited."""
+        actor = Actor.operator(request.user)
+        revoked = skipped = 0
+        for key in queryset.select_related("tenant"):
+            if key.revoked_at is not None:
+                skipped += 1
+                continue
+            key_revoke(actor=actor, key=key, reason=ADMIN_REVOKE_REASON, request=request)
+            revoked += 1
+        messages.success(request, REVOKED_COUNT % {"count": revoked, "skipped": skipped})

@@ -1,0 +1,119 @@
+"""The base of every API v1 view, and the one audit event each API request leaves behind."""
+
+import logging
+import time
+
+from django.db import DatabaseError
+from rest_framework import exceptions
+from rest_framework.views import APIView
+
+import audit
+from audit.actions import Outcome
+from audit.services import Actor
+from config.request import client_ip, request_id_of
+from keys.models import ApiKey
+from keys.schema import KeywardAutoSchema
+
+logger = logging.getLogger("keyward.api")
+
+KEY_THROTTLED = "This key exceeded its request rate."
+DENIED_STATUSES = frozenset({401, 403, 429})
+
+
+def _principal_label(key: ApiKey) -> str:
+    owner = key.user if key.user_id else key.service_id
+    return owner.label if owner is not None else ""
+
+
+def record_api_request(request, response, duration_ms: float) -> None:
+    """Record one ``api.request`` (or ``api.denied``) event for a request made with a key.
+
+    Written after the response is ready, in autocommit: one INSERT. Requests that carried no
+    well-formed key (none, malformed, or refused by the per-address limit before any database
+    work) are only logged, so that forged garbage cannot fill the audit table.
+    """
+    # Read DRF's cached result: never trigger authentication from here.
+    key = vars(request).get("_auth")
+    denial = vars(request).get("_keyward_denial") or {}
+    status = response.status_code
+    denied = status in DENIED_STATUSES
+    if not isinstance(key, ApiKey):
+        key = denial.get("key")
+        if not denial.get("record"):
+            if (denial or denied) and not denial.get("recorded"):
+                logger.warning(
+                    "api: %s %s -> %s (%s) ip=%s request_id=%s",
+                    request.method,
+                    request.path[:300],
+                    status,
+                    denial.get("reason", "no credentials"),
+                    client_ip(request),
+                    request_id_of(request),
+                )
+            return
+    metadata = {
+        "method": request.method,
+        "path": request.path[:300],
+        "status": status,
+        "duration_ms": round(duration_ms, 1),
+        "principal": _principal_label(key) if key is not None else "",
+    }
+    reason = denial.get("reason")
+    if reason is None and status >= 400 and isinstance(response.data, dict):
+        reason = response.data.get("code")
+    if reason:
+        metadata["reason"] = reason
+    if denied:
+        action, outcome = "api.denied", Outcome.DENIED
+    else:
+        action = "api.request"
+        outcome = Outcome.SUCCESS if status < 400 else Outcome.FAILURE
+    try:
+        audit.record(
+            action,
+            actor=key if key is not None else Actor.anonymous(),
+            tenant=key.tenant if key is not None else None,
+            target=key,
+            outcome=outcome,
+            request=request,
+            metadata=metadata,
+        )
+    except DatabaseError:
+        # The response is already decided (and any change committed with its own event): a
+        # failed request event must not turn it into a 500. Say so loudly instead.
+        logger.exception("api: could not record %s for %s %s", action, request.method, metadata)
+
+
+class KeywardApiView(APIView):
+    """An API v1 view: Bearer keys, ``required_scopes``, per-key throttle, one audit event.
+
+    Subclasses declare ``required_scopes``: a list (``[]`` for any valid key) or a dict of HTTP
+    method to list.
+    """
+
+    metadata_class = None  # OPTIONS answers 405: no unauthenticated introspection
+    schema = KeywardAutoSchema()
+
+    def dispatch(self, request, *args, **kwargs):
+        self._keyward_started = time.perf_counter()
+        return super().dispatch(request, *args, **kwargs)
+
+    def check_permissions(self, request):
+        # SECURITY: count the key's request before its scopes are checked, so that a key cannot
+        # send refused requests (each one an audit event) faster than its rate.
+        self.check_throttles(request)
+        super().check_permissions(request)
+
+    def check_throttles(self, request):
+        if not getattr(request, "_keyward_throttle_checked", False):
+            request._keyward_throttle_checked = True
+            super().check_throttles(request)
+
+    def throttled(self, request, wait):
+        raise exceptions.Throttled(wait=wait, detail=KEY_THROTTLED)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        started = getattr(self, "_keyward_started", time.perf_counter())
+        record_api_request(request, response, (time.perf_counter() - started) * 1000)
+        return response

@@ -1,0 +1,244 @@
+"""DRF authentication with ``Authorization: Bearer <key>`` (RFC 6750), shaped like DRF's
+``TokenAuthentication``.
+
+A valid request costs one query (the key, its owner, its tenant and the owner's current role);
+``last_used_at`` is written at most once a minute per key. A malformed token costs none.
+"""
+
+from datetime import datetime
+from typing import NoReturn
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+
+import audit
+from accounts.models import Membership
+from audit.actions import Outcome
+from audit.services import Actor
+from config import ratelimit
+from config.request import client_ip
+from keys import tokens
+from keys.models import ApiKey
+from keys.networks import ip_allowed
+from keys.principals import Principal
+
+INVALID_TOKEN = "Invalid or expired token."
+MALFORMED_HEADER = "Malformed Authorization header: send exactly one key, as `Bearer <key>`."
+TOKEN_IN_QUERY = (
+    "Keys are never accepted in a URL: send the key in the Authorization header "
+    "(`Bearer <key>`). Treat this key as exposed: revoke it and issue a new one."
+)
+AUTH_THROTTLED = "Too many failed authentication attempts from your address."
+
+REALM = 'Bearer realm="api"'
+INVALID_TOKEN_CHALLENGE = 'Bearer realm="api", error="invalid_token"'
+QUERY_TOKEN_PARAMS = frozenset({"access_token", "token", "key", "api_key"})
+LAST_USED_INTERVAL = 60  # seconds between two writes of last_used_at for one key
+FAILED_AUTH_SCOPE = "api-auth"
+
+
+class Reason:
+    """Why a key was refused: recorded in the audit event, never sent to the client."""
+
+    MALFORMED = "malformed_token"
+    UNKNOWN = "unknown_key"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    ROTATED = "rotated_grace_ended"
+    TENANT_INACTIVE = "tenant_inactive"
+    OWNER_INACTIVE = "owner_inactive"
+    OWNER_NOT_MEMBER = "owner_not_member"
+    SERVICE_ID_DISABLED = "service_id_disabled"
+    IP_NOT_ALLOWED_BY_KEY = "ip_not_allowed_by_key"
+    IP_NOT_ALLOWED_BY_TENANT = "ip_not_allowed_by_tenant"
+    TOKEN_IN_QUERY = "token_in_query"
+    FAILED_AUTH_THROTTLED = "failed_auth_throttled"
+
+
+class InvalidRequest(exceptions.APIException):
+    """400 ``invalid_request`` (RFC 6750 §3.1): the request itself is unacceptable."""
+
+    status_code = 400
+    default_detail = "Invalid request."
+    default_code = "invalid_request"
+
+
+def _now() -> datetime:
+    return timezone.now()
+
+
+def _owner_role_subquery() -> Subquery:
+    memberships = Membership.objects.filter(
+        user_id=OuterRef("user_id"), tenant_id=OuterRef("tenant_id")
+    )
+    return Subquery(memberships.values("role")[:1])
+
+
+def _query_token(request) -> tuple[str, str] | None:
+    """Return (param, value) of the first query parameter that carries a key, or None."""
+    for name, values in request.query_params.lists():
+        for value in values:
+            if value and (name.lower() in QUERY_TOKEN_PARAMS or tokens.parse(value)):
+                return name, value
+    return None
+
+
+def _deny(request, reason: str, key=None, *, record: bool, recorded: bool = False) -> None:
+    """Attach the precise reason to the request, for its audit event (``record``) or log line.
+
+    ``recorded`` says an event about this request was already written.
+    """
+    request._keyward_denial = {
+        "reason": reason,
+        "key": key,
+        "record": record,
+        "recorded": recorded,
+    }
+
+
+class BearerKeyAuthentication(BaseAuthentication):
+    """Authenticate ``Authorization: Bearer <key>``; refuse keys in the query string.
+
+    Returns ``(owner, api_key)``: the owner is the User or the ServiceID, and ``api_key.principal``
+    carries the tenant and the owner's current role. Every refusal is a generic 401; the reason
+    goes to the audit log.
+    """
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = get_authorization_header(request).split()
+        bearer = bool(header) and header[0].lower() == self.keyword.lower().encode()
+        exposed = _query_token(request)
+        if not bearer and exposed is None:
+            return None  # another scheme, or no credentials: not ours to refuse
+        ip = client_ip(request)
+        # SECURITY: a throttled address gets its 429 before any database work.
+        wait = ratelimit.peek(FAILED_AUTH_SCOPE, ip or "unknown", settings.KEYWARD_FAILED_AUTH_RATE)
+        if wait is not None:
+            _deny(request, Reason.FAILED_AUTH_THROTTLED, record=False)
+            raise exceptions.Throttled(wait=wait, detail=AUTH_THROTTLED)
+        if exposed is not None:
+            self._refuse_exposed(request, ip, *exposed)
+        if len(header) != 2:
+            self._fail(request, ip, Reason.MALFORMED, detail=MALFORMED_HEADER)
+        try:
+            raw = header[1].decode("ascii")
+        except UnicodeDecodeError:
+            self._fail(request, ip, Reason.MALFORMED, detail=MALFORMED_HEADER)
+        return self.authenticate_credentials(raw, request)
+
+    def authenticate_credentials(self, raw: str, request=None):
+        """Return ``(owner, api_key)`` for a valid key, else raise AuthenticationFailed (401).
+
+        Parse and checksum first (no query), then one query, then the checks in Python.
+        """
+        ip = client_ip(request) if request is not None else None
+        parsed = tokens.parse(raw)
+        if parsed is None:
+            self._fail(request, ip, Reason.MALFORMED)
+        # SECURITY: an equality lookup on the SHA-256 digest (unique index); high-entropy tokens
+        # need no slow hash, and no comparison ever touches the plaintext.
+        key = (
+            ApiKey.objects.select_related("tenant", "user", "service_id")
+            .annotate(owner_role=_owner_role_subquery())
+            .filter(digest=tokens.digest(parsed.token))
+            .first()
+        )
+        if key is None:
+            self._fail(request, ip, Reason.UNKNOWN)
+        owner, role, reason = self._check(key, ip, _now())
+        if reason is not None:
+            self._fail(request, ip, reason, key)
+        key.principal = Principal(
+            tenant=key.tenant,
+            role=role,
+            user=key.user,
+            service_id=key.service_id,
+            key=key,
+        )
+        self._touch(key, ip)
+        return owner, key
+
+    def authenticate_header(self, request) -> str:
+        return INVALID_TOKEN_CHALLENGE
+
+    @staticmethod
+    def _check(key: ApiKey, ip: str | None, now: datetime):
+        """Return (owner, role, None), or (None, None, reason) for a key that may not be used."""
+        if key.revoked_at is not None:
+            return None, None, Reason.REVOKED
+        if key.is_expired(now):  # a rotated key's grace period ends at its expires_at
+            return None, None, Reason.ROTATED if key.rotated_at else Reason.EXPIRED
+        if not key.tenant.is_active:
+            return None, None, Reason.TENANT_INACTIVE
+        if key.user_id is not None:
+            owner, role = key.user, key.owner_role
+            if not owner.is_active:
+                return None, None, Reason.OWNER_INACTIVE
+            if role is None:  # removed from the tenant since the key was issued
+                return None, None, Reason.OWNER_NOT_MEMBER
+        else:
+            owner, role = key.service_id, key.service_id.role
+            if not owner.is_active or owner.tenant_id != key.tenant_id:
+                return None, None, Reason.SERVICE_ID_DISABLED
+        if not ip_allowed(ip, key.allowed_ips or []):
+            return None, None, Reason.IP_NOT_ALLOWED_BY_KEY
+        if not ip_allowed(ip, key.tenant.allowed_ips or []):
+            return None, None, Reason.IP_NOT_ALLOWED_BY_TENANT
+        return owner, role, None
+
+    @staticmethod
+    def _touch(key: ApiKey, ip: str | None) -> None:
+        """Record the last use at most once a minute per key: one cache op, rarely one UPDATE."""
+        if cache.add(f"kw:lu:{key.pk}", 1, LAST_USED_INTERVAL):
+            now = _now()
+            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now, last_used_ip=ip)
+            key.last_used_at, key.last_used_ip = now, ip
+
+    @staticmethod
+    def _count_failure(ip: str | None) -> None:
+        ratelimit.hit(FAILED_AUTH_SCOPE, ip or "unknown", settings.KEYWARD_FAILED_AUTH_RATE)
+
+    def _fail(
+        self, request, ip, reason: str, key: ApiKey | None = None, *, detail=INVALID_TOKEN
+    ) -> NoReturn:
+        self._count_failure(ip)
+        if request is not None:
+            # A malformed token is refused with no database work at all, so it is logged, not
+            # recorded; a well-formed one already cost a query and becomes an audit event.
+            _deny(request, reason, key, record=reason != Reason.MALFORMED)
+        raise exceptions.AuthenticationFailed(detail, code="invalid_token")
+
+    def _refuse_exposed(self, request, ip, param: str, value: str) -> NoReturn:
+        """Refuse a key sent in the URL (400) and record it as exposed; never log the token."""
+        self._count_failure(ip)
+        parsed = tokens.parse(value)
+        key = None
+        if parsed is not None:
+            key = (
+                ApiKey.objects.select_related("tenant")
+                .filter(digest=tokens.digest(parsed.token))
+                .first()
+            )
+            audit.record(
+                "key.exposed",
+                actor=Actor.anonymous(),
+                tenant=key.tenant if key else None,
+                target=key,
+                outcome=Outcome.DENIED,
+                request=request,
+                metadata={
+                    "param": param[:64],
+                    "method": request.method,
+                    "path": request.path[:300],
+                    "matched": key is not None,
+                    "hint": parsed.hint,
+                },
+            )
+        _deny(request, Reason.TOKEN_IN_QUERY, key, record=False, recorded=parsed is not None)
+        raise InvalidRequest(TOKEN_IN_QUERY)

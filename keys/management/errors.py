@@ -1,0 +1,17 @@
+"""Turn service errors into CommandError, so operators read messages, not tracebacks."""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management.base import CommandError
+
+
+def command_error(error: ValidationError | PermissionDenied) -> CommandError:
+    """Return a CommandError that names each refused field and its messages."""
+    if isinstance(error, ValidationError) and hasattr(error, "error_dict"):
+        parts = [
+            f"{field}: {' '.join(messages)}" if field != "__all__" else " ".join(messages)
+            for field, messages in error.message_dict.items()
+        ]
+        return CommandError("; ".join(parts))
+    if isinstance(error, ValidationError):
+        return CommandError(" ".join(error.messages))
+    return CommandError(str(error))

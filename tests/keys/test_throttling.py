@@ -1,0 +1,118 @@
+"""Per-key rate limits and the per-address limit on failed authentication."""
+
+import pytest
+from django.core.cache import cache
+from django.test import override_settings
+
+from accounts.models import Tenant
+from audit.models import AuditEvent
+from keys import tokens
+from keys.api_base import KEY_THROTTLED
+from keys.authentication import AUTH_THROTTLED
+from keys.throttling import KeyRateThrottle, _count, rate_of
+from tests import factories
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
+
+WHOAMI = "/api/v1/whoami/"
+
+
+def _get(client, token: str, **extra):
+    return client.get(WHOAMI, HTTP_AUTHORIZATION=f"Bearer {token}", **extra)
+
+
+@pytest.fixture
+def admin(tenant):
+    return factories.add_member(tenant, "admin")
+
+
+def test_key_over_its_tenants_rate_gets_429_with_retry_after(api_client, tenant, admin):
+    Tenant.objects.filter(pk=tenant.pk).update(key_rate="2/min")
+    key, token = factories.make_api_key(admin)
+    assert [_get(api_client, token).status_code for _ in range(2)] == [200, 200]
+    response = _get(api_client, token)
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= 61
+    assert response.json()["code"] == "throttled"
+    assert response.json()["detail"].startswith(KEY_THROTTLED)
+    assert "Expected available in" in response.json()["detail"]
+    event = AuditEvent.objects.get(action="api.denied")
+    assert (event.target_id, event.metadata["reason"]) == (str(key.pk), "key_rate_limited")
+
+
+def test_refused_requests_count_against_the_keys_rate(api_client, tenant, admin):
+    Tenant.objects.filter(pk=tenant.pk).update(key_rate="2/min")
+    _, token = factories.make_api_key(admin, scopes=["keys:read"])
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    statuses = [api_client.get("/api/v1/members/", **headers).status_code for _ in range(3)]
+    assert statuses == [403, 403, 429]
+
+
+def test_each_key_has_its_own_counter(api_client, tenant, admin):
+    Tenant.objects.filter(pk=tenant.pk).update(key_rate="1/min")
+    _, first = factories.make_api_key(admin, name="first")
+    _, second = factories.make_api_key(admin, name="second")
+    assert _get(api_client, first).status_code == 200
+    assert _get(api_client, first).status_code == 429
+    assert _get(api_client, second).status_code == 200
+
+
+@override_settings(KEYWARD_KEY_RATE="1/min")
+def test_default_rate_applies_when_the_tenant_sets_none(api_client, admin):
+    _, token = factories.make_api_key(admin)
+    assert _get(api_client, token).status_code == 200
+    assert _get(api_client, token).status_code == 429
+
+
+@override_settings(KEYWARD_KEY_RATE="5/min")
+def test_malformed_tenant_rate_falls_back_to_the_default(tenant, admin):
+    Tenant.objects.filter(pk=tenant.pk).update(key_rate="lots")
+    key, _ = factories.make_api_key(admin)
+    key.refresh_from_db()
+    assert rate_of(key) == (5, 60)
+
+
+def test_window_counter_counts_in_one_key_and_resets_per_window():
+    assert [_count("rl:key:test:1", 61) for _ in range(3)] == [1, 2, 3]
+    assert cache.get("rl:key:test:1") == 3  # the same value the cache API reads
+    assert _count("rl:key:test:2", 61) == 1
+
+
+def test_requests_without_a_key_are_not_counted_by_the_key_throttle():
+    class Anonymous:
+        auth = None
+
+    assert KeyRateThrottle().allow_request(Anonymous(), view=None) is True
+
+
+@override_settings(KEYWARD_FAILED_AUTH_RATE="3/min")
+def test_failed_authentication_is_throttled_per_address_before_any_query(
+    api_client, admin, django_assert_num_queries
+):
+    _, valid = factories.make_api_key(admin)
+    attacker = {"REMOTE_ADDR": "203.0.113.9"}
+    unknown = tokens.generate(tokens.Kind.PERSONAL)
+    statuses = [_get(api_client, bad, **attacker).status_code for bad in ["x", unknown, "y"]]
+    assert statuses == [401, 401, 401]
+    with django_assert_num_queries(0):
+        response = _get(api_client, valid, **attacker)  # even a valid key: refused unread
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= 61
+    assert response.json()["code"] == "throttled"
+    assert response.json()["detail"].startswith(AUTH_THROTTLED)
+    assert "Expected available in" in response.json()["detail"]
+    assert _get(api_client, valid, REMOTE_ADDR="198.51.100.1").status_code == 200  # others
+
+
+@override_settings(KEYWARD_FAILED_AUTH_RATE="2/min")
+def test_tokens_in_the_query_string_count_as_failures(api_client, admin):
+    _, valid = factories.make_api_key(admin)
+    assert api_client.get(f"{WHOAMI}?access_token=abc").status_code == 400
+    assert api_client.get(f"{WHOAMI}?token=def").status_code == 400
+    assert _get(api_client, valid).status_code == 429
+
+
+@override_settings(KEYWARD_FAILED_AUTH_RATE="2/min")
+def test_successful_requests_do_not_count_as_failures(api_client, admin):
+    _, valid = factories.make_api_key(admin)
+    assert [_get(api_client, valid).status_code for _ in range(5)] == [200] * 5
