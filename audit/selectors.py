@@ -10,7 +10,7 @@ from accounts.models import Membership
 from audit.models import AuditEvent
 
 
-def _require(membership: Membership) -> None:
+def _require(membership) -> None:
     if not roles.may(membership.role, roles.Action.AUDIT_READ):
         raise PermissionDenied("Your role does not allow reading the audit log.")
 
@@ -52,3 +52,34 @@ def event_get(membership: Membership, pk) -> AuditEvent:
         return event_list(membership).get(pk=pk)
     except (AuditEvent.DoesNotExist, ValueError, TypeError):
         raise Http404("No such event.") from None
+
+
+def event_page_ascending(
+    principal,
+    *,
+    after: int | None,
+    horizon: datetime,
+    limit: int,
+    since: datetime | None = None,
+    actor: str = "",
+    key: int | None = None,
+    action: str = "",
+    outcome: str = "",
+):
+    """Return up to ``limit`` events after id ``after``, oldest first, none newer than
+    ``horizon`` (the API's pull order: new events only ever arrive at the end)."""
+    _require(principal)
+    events = AuditEvent.objects.for_tenant(principal.tenant).filter(occurred_at__lte=horizon)
+    if after is not None:
+        events = events.filter(id__gt=after)
+    if since:
+        events = events.filter(occurred_at__gte=since)
+    if actor:
+        events = events.filter(actor_label__istartswith=actor)
+    if key is not None:
+        events = events.filter(target_kind="key", target_id=str(key))
+    if action:
+        events = events.filter(action=action)
+    if outcome:
+        events = events.filter(outcome=outcome)
+    return events.select_related("tenant").order_by("id")[:limit]

@@ -225,6 +225,7 @@ KEYWARD_KEY_RATE = env.str("KEYWARD_KEY_RATE", default="6000/min")
 KEYWARD_FAILED_AUTH_RATE = env.str("KEYWARD_FAILED_AUTH_RATE", default="60/min")
 KEYWARD_LOGIN_IP_RATE = env.str("KEYWARD_LOGIN_IP_RATE", default="30/min")
 KEYWARD_EXTRA_SCOPES = {}
+KEYWARD_AUDIT_API_LAG = env.int("KEYWARD_AUDIT_API_LAG", default=5)
 
 # --- Logging --------------------------------------------------------------------------------
 # Audit events are streamed as one JSON line each on "keyward.audit": to standard error with the

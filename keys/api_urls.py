@@ -3,6 +3,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
+from audit import api as audit_api
 from keys import api
 
 app_name = "api"
@@ -15,6 +16,7 @@ urlpatterns = [
     path("v1/service-ids/", api.ServiceIdListApi.as_view(), name="service_ids"),
     path("v1/service-ids/<int:pk>/", api.ServiceIdDetailApi.as_view(), name="service_id"),
     path("v1/members/", api.MemberListApi.as_view(), name="members"),
+    path("v1/audit-events/", audit_api.AuditEventListApi.as_view(), name="audit_events"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", api.ApiDocsView.as_view(url_name="api:schema"), name="docs"),
     # Last: any other /api/ path is the API's JSON 404, not the portal's HTML page.
