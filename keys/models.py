@@ -120,6 +120,10 @@ class ApiKey(models.Model):
             return "expired"
         if self.rotated_at is not None:
             return "rotated"
-        if self.expires_at is not None and self.expires_at - now <= EXPIRING_SOON:
-            return "expiring"
+        if self.expires_at is not None:
+            # A short-lived key is "expiring" only in the last quarter of its life, so a 7-day
+            # key is not flagged from the moment it is issued.
+            window = min(EXPIRING_SOON, (self.expires_at - self.created_at) / 4)
+            if self.expires_at - now <= window:
+                return "expiring"
         return "active"

@@ -333,3 +333,12 @@ def test_refused_rotation_leaves_no_successor_and_no_event(tenant, principal, ca
     with pytest.raises(error):
         services.key_rotate(**arguments)
     assert _snapshot() == before
+
+
+def test_a_short_lived_key_is_not_expiring_as_soon_as_it_is_issued(tenant, owner):
+    key, _ = factories.make_api_key(owner, tenant, days=7)
+    assert key.status() == "active"
+    assert key.status(now=key.expires_at - timedelta(days=1)) == "expiring"
+    long_key, _ = factories.make_api_key(owner, tenant, days=90)
+    assert long_key.status(now=long_key.expires_at - timedelta(days=6)) == "expiring"
+    assert long_key.status(now=long_key.expires_at - timedelta(days=8)) == "active"
