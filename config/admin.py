@@ -20,6 +20,15 @@ class KeywardAdminSite(OTPAdminSite):
     def login(self, request, extra_context=None):
         # One login path for everyone: the portal's, with its throttles, lock and 2FA.
         user = request.user
+        if user.is_authenticated:
+            audit.record(
+                "admin.denied",
+                actor=user,
+                target=user,
+                outcome="denied",
+                request=request,
+                metadata={"reason": "not staff" if not user.is_staff else "second factor missing"},
+            )
         if user.is_authenticated and user.is_verified():
             # Verified but not an operator: the portal login would send them straight back.
             raise PermissionDenied("The admin is for operators.")

@@ -58,6 +58,8 @@ class ApiKey(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rotated_to"
     )
     rotated_at = models.DateTimeField(null=True, blank=True)
+    # Set by keys_maintain once it has recorded the key's expiry (key.expired), never before.
+    expired_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
 
