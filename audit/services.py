@@ -5,6 +5,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from audit.actions import ACTIONS, Outcome
@@ -55,7 +56,7 @@ def _target(obj: Any) -> tuple[str, str, str]:
     return obj.audit_kind, str(obj.pk), str(obj.label)[:200]
 
 
-def record(
+def build_event(
     action: str,
     *,
     actor: Any,
@@ -66,15 +67,12 @@ def record(
     metadata: dict | None = None,
     ip: str | None = None,
 ) -> AuditEvent:
-    """Record one event in the caller's transaction; stream it as JSON once that commits.
-
-    Never put a secret into ``metadata``: events are read by auditors and shipped to SIEMs.
-    """
+    """Return an unsaved event; refuse action names missing from the registry."""
     if action not in ACTIONS:
         raise ValueError(UNKNOWN_ACTION % action)
     who = _as_actor(actor)
     target_kind, target_id, target_label = _target(target)
-    event = AuditEvent(
+    return AuditEvent(
         tenant=tenant,
         actor_kind=who.kind,
         actor_id=who.id,
@@ -89,9 +87,35 @@ def record(
         request_id=request_id_of(request) if request is not None else "",
         metadata=metadata or {},
     )
+
+
+def stream_event(event: AuditEvent) -> None:
+    """Write a committed event as one JSON line on the ``keyward.audit`` logger."""
+    stream.info(json.dumps(event_as_dict(event), default=str))
+
+
+def record(action: str, **kwargs) -> AuditEvent:
+    """Record one event in the caller's transaction; stream it as JSON once that commits.
+
+    Never put a secret into ``metadata``: events are read by auditors and shipped to SIEMs.
+    """
+    event = build_event(action, **kwargs)
     event.save()
-    transaction.on_commit(lambda: stream.info(json.dumps(event_as_dict(event), default=str)))
+    transaction.on_commit(lambda: stream_event(event))
     return event
+
+
+def record_request(action: str, **kwargs) -> None:
+    """Record an API request event: batched by the per-process writer, or at once when
+    KEYWARD_AUDIT_REQUEST_EVENTS is "sync". Changes of state never come through here."""
+    event = build_event(action, **kwargs)
+    if settings.KEYWARD_AUDIT_REQUEST_EVENTS == "sync":
+        event.save()
+        transaction.on_commit(lambda: stream_event(event))
+    else:
+        from audit.writer import writer
+
+        writer.submit(event)
 
 
 def event_as_dict(event: AuditEvent) -> dict[str, Any]:

@@ -226,6 +226,11 @@ KEYWARD_FAILED_AUTH_RATE = env.str("KEYWARD_FAILED_AUTH_RATE", default="60/min")
 KEYWARD_LOGIN_IP_RATE = env.str("KEYWARD_LOGIN_IP_RATE", default="30/min")
 KEYWARD_EXTRA_SCOPES = {}
 KEYWARD_AUDIT_API_LAG = env.int("KEYWARD_AUDIT_API_LAG", default=5)
+# "batched": API request events are inserted by a per-process writer thread, flushed every
+# KEYWARD_AUDIT_FLUSH_MS or KEYWARD_AUDIT_BATCH events and at exit; "sync": one INSERT per request.
+KEYWARD_AUDIT_REQUEST_EVENTS = env.str("KEYWARD_AUDIT_REQUEST_EVENTS", default="batched")
+KEYWARD_AUDIT_FLUSH_MS = env.int("KEYWARD_AUDIT_FLUSH_MS", default=5)
+KEYWARD_AUDIT_BATCH = env.int("KEYWARD_AUDIT_BATCH", default=500)
 
 # --- Logging --------------------------------------------------------------------------------
 # Audit events are streamed as one JSON line each on "keyward.audit": to standard error with the

@@ -7,9 +7,8 @@ from django.db import DatabaseError
 from rest_framework import exceptions
 from rest_framework.views import APIView
 
-import audit
 from audit.actions import Outcome
-from audit.services import Actor
+from audit.services import Actor, record_request
 from config.request import client_ip, request_id_of
 from keys.models import ApiKey
 from keys.schema import KeywardAutoSchema
@@ -69,7 +68,7 @@ def record_api_request(request, response, duration_ms: float) -> None:
         action = "api.request"
         outcome = Outcome.SUCCESS if status < 400 else Outcome.FAILURE
     try:
-        audit.record(
+        record_request(
             action,
             actor=key if key is not None else Actor.anonymous(),
             tenant=key.tenant if key is not None else None,

@@ -55,6 +55,13 @@ def owner_client(client, owner):
 
 
 @pytest.fixture(autouse=True)
+def _request_events_in_the_request(settings):
+    """Write API request events in the request: the batched writer's own connection cannot see
+    a test's uncommitted rows. tests/audit/test_writer.py covers the batched writer."""
+    settings.KEYWARD_AUDIT_REQUEST_EVENTS = "sync"
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache
 

@@ -130,7 +130,12 @@ def test_scope_above_the_service_ids_role_is_refused(tenant):
 
 def test_no_command_mints_a_persons_token():
     keys_commands = [name for name, app in get_commands().items() if app == "keys"]
-    assert sorted(keys_commands) == ["create_service_id", "issue_service_key", "revoke_key"]
+    assert sorted(keys_commands) == [
+        "create_service_id",
+        "issue_service_key",
+        "keys_maintain",
+        "revoke_key",
+    ]
 
 
 # --- create_service_id ---------------------------------------------------------------------

@@ -1,0 +1,123 @@
+"""The per-process writer of API request events.
+
+The request path only enqueues an unsaved event (no query, no lock). A daemon thread inserts
+what has queued, one multi-row INSERT per batch, every KEYWARD_AUDIT_FLUSH_MS milliseconds or
+KEYWARD_AUDIT_BATCH events, then streams the committed events on the ``keyward.audit`` logger.
+``flush()`` waits until everything queued so far is written; it runs at interpreter exit (a
+gunicorn worker's normal exit, SIGTERM included), so only a hard crash (SIGKILL, OOM) can lose the
+events of the last few milliseconds. Changes of state never use this writer: their events commit
+in the same transaction as the change.
+"""
+
+import atexit
+import logging
+import os
+import queue
+import threading
+import time
+
+from django.conf import settings
+from django.db import connection
+
+logger = logging.getLogger("keyward.audit.writer")
+
+
+class _Marker:
+    """Queued by flush(): set once every event queued before it is written."""
+
+    def __init__(self, close: bool = False) -> None:
+        self.done = threading.Event()
+        self.close = close
+
+
+class RequestEventWriter:
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+
+    def submit(self, event) -> None:
+        """Queue an unsaved AuditEvent for the next batch."""
+        self._ensure_thread()
+        self._queue.put(event)
+
+    def flush(self, timeout: float = 10.0, *, close: bool = False) -> bool:
+        """Wait until every event queued so far is committed; return False on timeout.
+
+        ``close`` also closes the writer's database connection (for tests that drop the database).
+        """
+        if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
+            return True
+        marker = _Marker(close)
+        self._queue.put(marker)
+        return marker.done.wait(timeout)
+
+    def _ensure_thread(self) -> None:
+        # After a fork (gunicorn preload) the parent's thread does not exist in the child.
+        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                if self._pid != os.getpid():
+                    self._queue = queue.SimpleQueue()
+                self._pid = os.getpid()
+                self._thread = threading.Thread(
+                    target=self._run, name="keyward-audit-writer", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            batch, markers = [], []
+            self._take(item, batch, markers)
+            deadline = time.monotonic() + settings.KEYWARD_AUDIT_FLUSH_MS / 1000
+            while len(batch) < settings.KEYWARD_AUDIT_BATCH and not markers:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    self._take(self._queue.get(timeout=remaining), batch, markers)
+                except queue.Empty:
+                    break
+            if batch:
+                self._write(batch)
+            if any(marker.close for marker in markers):
+                connection.close()
+            for marker in markers:
+                marker.done.set()
+
+    @staticmethod
+    def _take(item, batch: list, markers: list) -> None:
+        (markers if isinstance(item, _Marker) else batch).append(item)
+
+    @staticmethod
+    def _write(batch: list) -> None:
+        from audit.models import AuditEvent
+        from audit.services import stream_event
+
+        for attempt in (1, 2):
+            try:
+                connection.close_if_unusable_or_obsolete()
+                AuditEvent.objects.bulk_create(batch)
+                break
+            except Exception:
+                if attempt == 2:
+                    # Never silent: the lost events are on the error log, secrets-free by design.
+                    logger.exception("could not write %d API request events", len(batch))
+                    for event in batch:
+                        logger.error("lost audit event: %s %s", event.action, event.metadata)
+                    return
+                connection.close()
+        for event in batch:
+            stream_event(event)
+
+
+writer = RequestEventWriter()
+atexit.register(writer.flush)
+
+
+def flush(timeout: float = 10.0, *, close: bool = False) -> bool:
+    """Wait until every API request event queued in this process is written."""
+    return writer.flush(timeout, close=close)

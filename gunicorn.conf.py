@@ -1,0 +1,17 @@
+"""gunicorn settings for Keyward (read from the working directory by default)."""
+
+import multiprocessing
+
+wsgi_app = "config.wsgi:application"
+bind = "0.0.0.0:8000"
+workers = multiprocessing.cpu_count() * 2 + 1
+accesslog = "-"
+# Never log query strings: a key sent by mistake in a URL must not land in the access log too.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(L)ss "%(a)s"'
+
+
+def worker_exit(server, worker):
+    """Write the API request events still queued in this worker before it goes."""
+    from audit.writer import flush
+
+    flush(timeout=10)

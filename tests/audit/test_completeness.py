@@ -1,0 +1,894 @@
+"""Audit completeness: one registry names the actions, and each one is emitted by its entry point.
+
+Two halves:
+
+- Dynamic: ``SCENARIOS`` maps every name in ``audit.actions.ACTIONS`` to a scenario that drives
+  the entry point a person, bot, operator or cron job really uses (a portal page through the test
+  client, an API request with a Bearer key, a management command, an admin page) and shows that
+  the action was recorded by that request or command, with the expected kind of actor.
+- Static: the source of accounts/, keys/, audit/ and config/ is read with ``ast``; every action
+  name it hands to ``audit.record()`` is in the registry (no unnamed action) and every registry
+  name is handed to it somewhere (no dead name).
+"""
+
+import ast
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from functools import cached_property
+from io import StringIO
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts import mfa
+from accounts import services as account_services
+from accounts.models import Membership, ServiceID, Tenant, User
+from audit.actions import ACTIONS
+from audit.models import AuditEvent
+from keys.models import ApiKey
+from tests import factories
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCE_PACKAGES = ("accounts", "keys", "audit", "config")
+REGISTRY_FILE = Path("audit", "actions.py")
+NEW_PASSWORD = "a brand new passphrase 77"
+
+
+# --- The world a scenario acts in -----------------------------------------------------------
+
+
+class World:
+    """Test clients plus lazily built data: a scenario only pays for (and audits) what it uses.
+
+    A scenario prepares what it needs, then drives its entry point inside ``acting()``; only the
+    events recorded inside that block count as emitted by the entry point.
+    """
+
+    def __init__(self, client: Client, api_client) -> None:
+        self.client = client
+        self.api_client = api_client
+        self.recorded: list[AuditEvent] | None = None
+
+    @cached_property
+    def tenant(self) -> Tenant:
+        return factories.make_tenant("acme")
+
+    @cached_property
+    def owner_membership(self) -> Membership:
+        return self.tenant.memberships.select_related("user", "tenant").get(role="owner")
+
+    @property
+    def owner(self) -> User:
+        return self.owner_membership.user
+
+    def add_member(self, role: str = "member") -> Membership:
+        return factories.add_member(self.tenant, role)
+
+    def as_user(self, user: User, *, sudo: bool = True) -> Client:
+        """Return the portal client, logged in as ``user`` with a verified second factor."""
+        factories.verify_session(self.client, user, sudo=sudo)
+        return self.client
+
+    def as_owner(self) -> Client:
+        return self.as_user(self.owner)
+
+    def as_operator(self) -> Client:
+        """Return the portal client as a verified staff superuser (an operator)."""
+        operator = factories.make_user("ops@example.com")
+        operator.is_staff = operator.is_superuser = True
+        operator.save(update_fields=["is_staff", "is_superuser"])
+        return self.as_user(operator)
+
+    def api_as(self, key_owner, *, scopes: list[str]):
+        """Return ``(api_client with a Bearer key of key_owner, the key)``."""
+        key, token = factories.make_api_key(key_owner, scopes=scopes)
+        self.api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return self.api_client, key
+
+    @contextmanager
+    def acting(self) -> Iterator[None]:
+        """Keep the events recorded inside this block: what the entry point emitted."""
+        assert self.recorded is None, "a scenario drives its entry point in one acting() block"
+        before = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        yield
+        self.recorded = list(AuditEvent.objects.filter(id__gt=before).order_by("id"))
+
+
+def _url(name: str, **kwargs) -> str:
+    return reverse(name, kwargs={"slug": "acme", **kwargs})
+
+
+def _login(client: Client, user: User, password: str = factories.PASSWORD):
+    return client.post(reverse("accounts:login"), {"email": user.email, "password": password})
+
+
+def _code(device: TOTPDevice) -> str:
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():0{device.digits}d}"
+
+
+def _old_audit_event() -> AuditEvent:
+    """An event old enough to be sealed (outside audit_seal's safety window)."""
+    return AuditEvent.objects.create(
+        occurred_at=timezone.now() - timedelta(minutes=5),
+        actor_kind="system",
+        action="auth.logged_out",
+    )
+
+
+# --- Scenarios: one per registry action ----------------------------------------------------
+
+SCENARIOS: dict[str, Callable[[World], None]] = {}
+ACTOR_KINDS: dict[str, str] = {}
+
+
+def scenario(action: str, *, actor: str) -> Callable:
+    """Register the decorated function as the scenario of ``action``, recorded by ``actor``."""
+
+    def register(fn: Callable[[World], None]) -> Callable[[World], None]:
+        assert action not in SCENARIOS, f"two scenarios for {action}"
+        SCENARIOS[action] = fn
+        ACTOR_KINDS[action] = actor
+        return fn
+
+    return register
+
+
+# Authentication (portal)
+
+
+@scenario("auth.login_succeeded", actor="user")
+def _login_succeeded(w: World) -> None:
+    """POST /account/login/ with the right password."""
+    with w.acting():
+        response = _login(w.client, w.owner)
+    assert response.status_code == 302
+
+
+@scenario("auth.login_failed", actor="user")
+def _login_failed(w: World) -> None:
+    """POST /account/login/ with a wrong password."""
+    with w.acting():
+        response = _login(w.client, w.owner, "wrong password")
+    assert response.status_code == 200
+
+
+@scenario("auth.login_throttled", actor="user")
+def _login_throttled(w: World) -> None:
+    """POST /account/login/ while the account backs off after repeated failures."""
+    for _ in range(mfa.BACKOFF_AFTER):
+        _login(w.client, w.owner, "wrong password")
+    with w.acting():
+        response = _login(w.client, w.owner)
+    assert response.status_code == 429
+
+
+@scenario("auth.account_locked", actor="user")
+def _account_locked(w: World) -> None:
+    """POST /account/login/ with a wrong password, one failure before the lock."""
+    User.objects.filter(pk=w.owner.pk).update(failed_auth_count=mfa.LOCK_AFTER - 1)
+    with w.acting():
+        _login(w.client, w.owner, "wrong password")
+    assert User.objects.get(pk=w.owner.pk).locked_at is not None
+
+
+@scenario("auth.account_unlocked", actor="operator")
+def _account_unlocked(w: World) -> None:
+    """Admin user changelist, action "Unlock selected accounts"."""
+    locked = w.owner
+    User.objects.filter(pk=locked.pk).update(
+        locked_at=timezone.now(), failed_auth_count=mfa.LOCK_AFTER
+    )
+    client = w.as_operator()
+    with w.acting():
+        response = client.post(
+            reverse("admin:accounts_user_changelist"),
+            {"action": "unlock_accounts", "_selected_action": [locked.pk]},
+        )
+    assert response.status_code == 302
+    assert User.objects.get(pk=locked.pk).locked_at is None
+
+
+@scenario("auth.logged_out", actor="user")
+def _logged_out(w: World) -> None:
+    """POST /account/logout/."""
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(reverse("accounts:logout"))
+    assert response.status_code == 302
+
+
+@scenario("auth.session_expired", actor="user")
+def _session_expired(w: World) -> None:
+    """A portal page opened after the idle timeout (SessionLifetimeMiddleware)."""
+    from django.conf import settings
+
+    client = w.as_owner()
+    client.get(reverse("accounts:security"))
+    session = client.session
+    session["keyward_seen_at"] -= settings.KEYWARD_SESSION_IDLE_TIMEOUT + 1
+    session.save()
+    with w.acting():
+        response = client.get(reverse("accounts:security"))
+    assert response.status_code == 302
+
+
+@scenario("auth.password_changed", actor="user")
+def _password_changed(w: World) -> None:
+    """POST /account/password/."""
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(
+            reverse("accounts:password_change"),
+            {
+                "old_password": factories.PASSWORD,
+                "new_password1": NEW_PASSWORD,
+                "new_password2": NEW_PASSWORD,
+            },
+        )
+    assert response.status_code == 302
+
+
+@scenario("auth.password_reset", actor="user")
+def _password_reset(w: World) -> None:
+    """POST the set-password form reached through the e-mailed reset link."""
+    w.client.post(reverse("accounts:password_reset"), {"email": w.owner.email})
+    link = next(word for word in mail.outbox[-1].body.split() if "/account/reset/" in word)
+    form_page = w.client.get(urlsplit(link).path, follow=True)
+    assert form_page.context["validlink"]
+    with w.acting():
+        response = w.client.post(
+            form_page.redirect_chain[-1][0],
+            {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+        )
+    assert response.status_code == 302
+
+
+@scenario("auth.password_reset_requested", actor="anonymous")
+def _password_reset_requested(w: World) -> None:
+    """POST /account/password-reset/."""
+    with w.acting():
+        response = w.client.post(reverse("accounts:password_reset"), {"email": w.owner.email})
+    assert response.status_code == 302
+
+
+# Second factor
+
+
+@scenario("mfa.enrolled", actor="user")
+def _mfa_enrolled(w: World) -> None:
+    """POST /account/mfa/enrol/ with the app's code, after a first password login."""
+    user = factories.make_user("new@acme.example", totp=False)
+    factories.add_member(w.tenant, "member", user)
+    _login(w.client, user)
+    assert w.client.get(reverse("accounts:mfa_enrol")).status_code == 200
+    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    with w.acting():
+        response = w.client.post(reverse("accounts:mfa_enrol"), {"code": _code(device)})
+    assert response.status_code == 200
+
+
+@scenario("mfa.verified", actor="user")
+def _mfa_verified(w: World) -> None:
+    """POST /account/mfa/verify/ with the app's code after the password."""
+    _login(w.client, w.owner)
+    with w.acting():
+        response = w.client.post(
+            reverse("accounts:mfa_verify"), {"code": factories.totp_code(w.owner)}
+        )
+    assert response.status_code == 302
+
+
+@scenario("mfa.verify_failed", actor="user")
+def _mfa_verify_failed(w: World) -> None:
+    """POST /account/mfa/verify/ with a wrong code."""
+    _login(w.client, w.owner)
+    wrong = "000000" if factories.totp_code(w.owner) != "000000" else "111111"
+    with w.acting():
+        response = w.client.post(reverse("accounts:mfa_verify"), {"code": wrong})
+    assert response.status_code == 200
+
+
+@scenario("mfa.sudo_verified", actor="user")
+def _mfa_sudo_verified(w: World) -> None:
+    """POST /account/sudo/ with the app's code, in a verified session without fresh sudo."""
+    client = w.as_user(w.owner, sudo=False)
+    with w.acting():
+        response = client.post(reverse("accounts:sudo"), {"code": factories.totp_code(w.owner)})
+    assert response.status_code == 302
+
+
+@scenario("mfa.device_removed", actor="user")
+def _mfa_device_removed(w: World) -> None:
+    """POST /account/security/authenticators/<pk>/remove/ (not the last one)."""
+    client = w.as_owner()
+    second = TOTPDevice.objects.create(user=w.owner, name="tablet", confirmed=True)
+    with w.acting():
+        response = client.post(reverse("accounts:totp_remove", kwargs={"pk": second.pk}))
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(pk=second.pk).exists()
+
+
+@scenario("mfa.backup_codes_generated", actor="user")
+def _mfa_backup_codes_generated(w: World) -> None:
+    """POST /account/security/backup-codes/."""
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(reverse("accounts:backup_codes_regenerate"))
+    assert response.status_code == 200
+
+
+@scenario("mfa.backup_code_used", actor="user")
+def _mfa_backup_code_used(w: World) -> None:
+    """POST /account/mfa/verify/ with a backup code after the password."""
+    codes = mfa.backup_codes_generate(user=w.owner)
+    _login(w.client, w.owner)
+    with w.acting():
+        response = w.client.post(reverse("accounts:mfa_verify"), {"code": codes[0]})
+    assert response.status_code == 302
+
+
+# Tenants, members, service IDs
+
+
+@scenario("tenant.created", actor="cli")
+def _tenant_created(w: World) -> None:
+    """manage.py createtenant."""
+    with w.acting():
+        call_command(
+            "createtenant",
+            "--name",
+            "Initech",
+            "--slug",
+            "initech",
+            "--owner-email",
+            "boss@initech.example",
+            stdout=StringIO(),
+        )
+
+
+@scenario("tenant.policy_changed", actor="user")
+def _tenant_policy_changed(w: World) -> None:
+    """POST /t/<slug>/policy/ as the owner."""
+    client = w.as_owner()
+    policy = {
+        "max_key_lifetime_days": "90",
+        "default_key_lifetime_days": "7",
+        "allow_non_expiring_keys": "",
+        "revoke_unused_after_days": "",
+        "leak_policy": "revoke_and_notify",
+        "allowed_ips": "",
+        "key_rate": "",
+    }
+    with w.acting():
+        response = client.post(_url("keys:policy"), policy)
+    assert response.status_code == 302
+
+
+@scenario("member.invited", actor="user")
+def _member_invited(w: World) -> None:
+    """POST /t/<slug>/members/invite/."""
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(
+            _url("accounts:member_invite"), {"email": "new@example.com", "role": "member"}
+        )
+    assert response.status_code == 302
+
+
+@scenario("member.invitation_revoked", actor="user")
+def _member_invitation_revoked(w: World) -> None:
+    """POST /t/<slug>/invitations/<pk>/revoke/."""
+    invitation, _ = account_services.invitation_create(
+        membership=w.owner_membership, email="new@example.com", role="member"
+    )
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(_url("accounts:invitation_revoke", pk=invitation.pk))
+    assert response.status_code == 302
+
+
+@scenario("member.joined", actor="user")
+def _member_joined(w: World) -> None:
+    """Open the invitation link, then POST /invite/accept/ as a new user."""
+    _, link = account_services.invitation_create(
+        membership=w.owner_membership, email="bob@example.com", role="member"
+    )
+    assert w.client.get(urlsplit(link).path).status_code == 302
+    with w.acting():
+        response = w.client.post(
+            reverse("accounts:invitation_accept"),
+            {
+                "full_name": "Bob",
+                "password1": factories.PASSWORD,
+                "password2": factories.PASSWORD,
+            },
+        )
+    assert response.status_code == 302
+
+
+@scenario("member.role_changed", actor="user")
+def _member_role_changed(w: World) -> None:
+    """POST /t/<slug>/members/<pk>/role/."""
+    member = w.add_member()
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(_url("accounts:member_role", pk=member.pk), {"role": "auditor"})
+    assert response.status_code == 302
+
+
+@scenario("member.removed", actor="user")
+def _member_removed(w: World) -> None:
+    """POST /t/<slug>/members/<pk>/remove/."""
+    member = w.add_member()
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(_url("accounts:member_remove", pk=member.pk))
+    assert response.status_code == 302
+
+
+@scenario("service_id.created", actor="user")
+def _service_id_created(w: World) -> None:
+    """POST /t/<slug>/service-ids/."""
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(
+            _url("accounts:service_ids"),
+            {"name": "ci-deployer", "description": "CI", "role": "member"},
+        )
+    assert response.status_code == 302
+
+
+@scenario("service_id.changed", actor="key")
+def _service_id_changed(w: World) -> None:
+    """PATCH /api/v1/service-ids/<pk>/ (the portal only enables and disables)."""
+    service_id = factories.make_service_id(w.tenant)
+    api, _ = w.api_as(w.owner_membership, scopes=["service_ids:write"])
+    with w.acting():
+        response = api.patch(
+            f"/api/v1/service-ids/{service_id.pk}/", {"description": "deploys"}, format="json"
+        )
+    assert response.status_code == 200
+
+
+@scenario("service_id.disabled", actor="user")
+def _service_id_disabled(w: World) -> None:
+    """POST /t/<slug>/service-ids/<pk>/toggle/ on an active service ID."""
+    service_id = factories.make_service_id(w.tenant)
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(_url("accounts:service_id_toggle", pk=service_id.pk))
+    assert response.status_code == 302
+
+
+@scenario("service_id.enabled", actor="user")
+def _service_id_enabled(w: World) -> None:
+    """POST /t/<slug>/service-ids/<pk>/toggle/ on a disabled service ID."""
+    service_id = factories.make_service_id(w.tenant)
+    ServiceID.objects.filter(pk=service_id.pk).update(is_active=False)
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(_url("accounts:service_id_toggle", pk=service_id.pk))
+    assert response.status_code == 302
+
+
+# Keys
+
+
+@scenario("key.issued", actor="user")
+def _key_issued(w: World) -> None:
+    """POST /t/<slug>/keys/new/."""
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(
+            _url("keys:issue"),
+            {"name": "ci deploy", "expiry": "30", "scopes": ["keys:read"], "allowed_ips": ""},
+        )
+    assert response.status_code == 200
+    assert ApiKey.objects.filter(name="ci deploy").exists()
+
+
+@scenario("key.rotated", actor="user")
+def _key_rotated(w: World) -> None:
+    """POST /t/<slug>/keys/<pk>/rotate/."""
+    key, _ = factories.make_api_key(w.owner_membership)
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(_url("keys:rotate", pk=key.pk), {"grace": "24h"})
+    assert response.status_code == 200
+    assert ApiKey.objects.filter(rotated_from=key).exists()
+
+
+@scenario("key.revoked", actor="user")
+def _key_revoked(w: World) -> None:
+    """POST /t/<slug>/keys/<pk>/revoke/."""
+    key, _ = factories.make_api_key(w.owner_membership)
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(_url("keys:revoke", pk=key.pk), {"reason": "laptop stolen"})
+    assert response.status_code == 302
+
+
+@scenario("key.expired", actor="system")
+def _key_expired(w: World) -> None:
+    """manage.py keys_maintain (cron) after a key's expiry passed."""
+    key, _ = factories.make_api_key(w.owner_membership)
+    ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(days=1))
+    with w.acting():
+        call_command("keys_maintain", stdout=StringIO())
+
+
+@scenario("key.exposed", actor="anonymous")
+def _key_exposed(w: World) -> None:
+    """GET /api/v1/whoami/?access_token=<a real token>."""
+    _, token = factories.make_api_key(w.owner_membership)
+    with w.acting():
+        response = w.api_client.get(f"/api/v1/whoami/?access_token={token}")
+    assert response.status_code == 400
+
+
+# API
+
+
+@scenario("api.request", actor="key")
+def _api_request(w: World) -> None:
+    """GET /api/v1/whoami/ with a Bearer key."""
+    api, _ = w.api_as(w.owner_membership, scopes=["keys:read"])
+    with w.acting():
+        response = api.get("/api/v1/whoami/")
+    assert response.status_code == 200
+
+
+@scenario("api.denied", actor="key")
+def _api_denied(w: World) -> None:
+    """GET /api/v1/members/ with a Bearer key that lacks members:read."""
+    api, _ = w.api_as(w.owner_membership, scopes=["keys:read"])
+    with w.acting():
+        response = api.get("/api/v1/members/")
+    assert response.status_code == 403
+
+
+# Audit log itself
+
+
+@scenario("audit.sealed", actor="cli")
+def _audit_sealed(w: World) -> None:
+    """manage.py audit_seal (cron) with an event older than the safety window."""
+    _old_audit_event()
+    with w.acting():
+        call_command("audit_seal", stdout=StringIO())
+
+
+@scenario("audit.pruned", actor="cli")
+def _audit_pruned(w: World) -> None:
+    """manage.py audit_prune --before <tomorrow> over one sealed event."""
+    _old_audit_event()
+    call_command("audit_seal", stdout=StringIO())
+    tomorrow = (timezone.now() + timedelta(days=1)).date().isoformat()
+    with w.acting():
+        call_command("audit_prune", "--before", tomorrow, stdout=StringIO())
+
+
+@scenario("audit.verified", actor="cli")
+def _audit_verified(w: World) -> None:
+    """manage.py audit_verify."""
+    with w.acting():
+        call_command("audit_verify", stdout=StringIO())
+
+
+# Operators
+
+
+def _service_id_admin_form(service_id: ServiceID | None, tenant: Tenant, **overrides) -> dict:
+    now = timezone.now()
+    return {
+        "tenant": tenant.pk,
+        "name": service_id.name if service_id else "from-admin",
+        "description": service_id.description if service_id else "",
+        "role": service_id.role if service_id else "member",
+        "is_active": "on",
+        "created_by": "",
+        "created_at_0": now.date().isoformat(),
+        "created_at_1": now.time().replace(microsecond=0).isoformat(),
+        "_save": "Save",
+    } | overrides
+
+
+@scenario("admin.added", actor="operator")
+def _admin_added(w: World) -> None:
+    """POST /admin/accounts/serviceid/add/."""
+    tenant = w.tenant
+    client = w.as_operator()
+    with w.acting():
+        response = client.post(
+            reverse("admin:accounts_serviceid_add"), _service_id_admin_form(None, tenant)
+        )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert ServiceID.objects.filter(name="from-admin").exists()
+
+
+@scenario("admin.changed", actor="operator")
+def _admin_changed(w: World) -> None:
+    """POST /admin/accounts/serviceid/<pk>/change/."""
+    service_id = factories.make_service_id(w.tenant)
+    client = w.as_operator()
+    with w.acting():
+        response = client.post(
+            reverse("admin:accounts_serviceid_change", args=[service_id.pk]),
+            _service_id_admin_form(service_id, w.tenant, description="changed by ops"),
+        )
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+
+@scenario("admin.deleted", actor="operator")
+def _admin_deleted(w: World) -> None:
+    """POST /admin/accounts/serviceid/<pk>/delete/."""
+    service_id = factories.make_service_id(w.tenant)
+    client = w.as_operator()
+    with w.acting():
+        response = client.post(
+            reverse("admin:accounts_serviceid_delete", args=[service_id.pk]), {"post": "yes"}
+        )
+    assert response.status_code == 302
+    assert not ServiceID.objects.filter(pk=service_id.pk).exists()
+
+
+@scenario("admin.denied", actor="user")
+def _admin_denied(w: World) -> None:
+    """GET /admin/ as a verified person who is not an operator."""
+    client = w.as_user(w.add_member().user)
+    with w.acting():
+        response = client.get("/admin/", follow=True)
+    assert response.status_code == 403
+
+
+# --- Dynamic: each action comes out of its entry point -------------------------------------
+
+
+@pytest.fixture
+def world(client, api_client) -> World:
+    return World(client, api_client)
+
+
+def test_every_registry_action_has_exactly_one_scenario():
+    missing = sorted(set(ACTIONS) - set(SCENARIOS))
+    extra = sorted(set(SCENARIOS) - set(ACTIONS))
+    assert not missing and not extra, (
+        f"Actions in audit/actions.py without a scenario (unnamed/untested action): {missing}; "
+        f"scenarios for actions not in the registry (dead names): {extra}"
+    )
+
+
+@pytest.mark.parametrize("action", sorted(ACTIONS))
+def test_each_action_is_recorded_by_the_entry_point_that_should_emit_it(world, action):
+    drive = SCENARIOS.get(action)
+    if drive is None:
+        pytest.fail(f"{action} has no scenario: add one to SCENARIOS in {__name__}")
+    drive(world)
+    assert world.recorded is not None, f"the scenario of {action} never entered world.acting()"
+    emitted = [event for event in world.recorded if event.action == action]
+    assert emitted, (
+        f"{action} was not recorded by its entry point ({drive.__doc__.strip()}); "
+        f"that recorded {[event.action for event in world.recorded]}"
+    )
+    kinds = {event.actor_kind for event in emitted}
+    assert ACTOR_KINDS[action] in kinds, (
+        f"{action} from {drive.__doc__.strip()} was recorded with actor kinds {sorted(kinds)}, "
+        f"expected {ACTOR_KINDS[action]!r}"
+    )
+
+
+# --- Static: the code names only registry actions, and names all of them -------------------
+
+_ACTION_SHAPE = re.compile(r"^[a-z]+(?:_[a-z]+)*\.[a-z]+(?:_[a-z]+)*$")
+_RECORD_FUNCTIONS = frozenset({"record", "_record"})
+_ACTION_VARIABLE = "action"
+
+
+def _string_literals(node: ast.AST) -> list[str] | None:
+    """Return the strings ``node`` can evaluate to (a literal or a conditional of literals),
+    or None when it is anything else."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.IfExp):
+        body, orelse = _string_literals(node.body), _string_literals(node.orelse)
+        return body + orelse if body is not None and orelse is not None else None
+    return None
+
+
+def _callee_name(call: ast.Call) -> str:
+    if isinstance(call.func, ast.Attribute):
+        return call.func.attr
+    if isinstance(call.func, ast.Name):
+        return call.func.id
+    return ""
+
+
+def _assignments(function: ast.AST) -> dict[str, list[ast.AST]]:
+    """Return, per local name, the expressions ``function`` assigns to it (tuples unpacked)."""
+    found: dict[str, list[ast.AST]] = {}
+    for node in ast.walk(function):
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                found.setdefault(target.id, []).append(node.value)
+            elif isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                for element, value in zip(target.elts, node.value.elts, strict=False):
+                    if isinstance(element, ast.Name):
+                        found.setdefault(element.id, []).append(value)
+    return found
+
+
+class ActionNames(ast.NodeVisitor):
+    """Collect the action names a module hands to the audit log, and what it cannot check.
+
+    An action is named by: the first argument of ``record()`` / ``audit.record()`` (a literal,
+    a conditional of literals, or a local variable assigned only such values, or a parameter);
+    a string argument of the admin's ``_record(request, obj, action, metadata)``; an
+    ``action=`` keyword of any call (``mfa.auth_failure``, ``user_password_set``, which pass it
+    on to ``record``); a comparison with a variable called ``action``.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.names: dict[str, list[str]] = {}  # name -> ["file:line", ...]
+        self.record_calls = 0
+        self.unchecked: list[str] = []
+        self._scopes: list[tuple[set[str], dict[str, list[ast.AST]]]] = []
+
+    def _add(self, node: ast.AST, values: list[str]) -> None:
+        for value in values:
+            self.names.setdefault(value, []).append(f"{self.path}:{node.lineno}")
+
+    def _unchecked(self, node: ast.AST, where: ast.AST) -> None:
+        self.unchecked.append(f"{self.path}:{where.lineno}: {ast.unparse(node)}")
+
+    def _literals(self, node: ast.AST, where: ast.AST) -> bool:
+        values = _string_literals(node)
+        if values is not None:
+            self._add(where, values)
+        return values is not None
+
+    def _action_argument(self, node: ast.AST, where: ast.AST) -> None:
+        """Collect what ``node``, passed as record()'s action, can be; flag what it cannot."""
+        if self._literals(node, where):
+            return
+        if not isinstance(node, ast.Name) or not self._scopes:
+            self._unchecked(node, where)
+            return
+        parameters, assigned = self._scopes[-1]
+        values = assigned.get(node.id, [])
+        if not values and node.id not in parameters:
+            self._unchecked(node, where)
+        for value in values:
+            if not self._literals(value, where):
+                self._unchecked(value, where)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        arguments = node.args
+        parameters = {
+            a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+        }
+        self._scopes.append((parameters, _assignments(node)))
+        self.generic_visit(node)
+        self._scopes.pop()
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Call(self, node: ast.Call) -> None:
+        callee = _callee_name(node)
+        if callee in _RECORD_FUNCTIONS:
+            self.record_calls += 1
+            rest = node.args
+            if callee == "record" and rest:  # record(action, *, actor=..., ...)
+                self._action_argument(rest[0], node)
+                rest = rest[1:]
+            for arg in rest:  # the admin's _record(request, obj, action, metadata)
+                self._literals(arg, node)
+        for keyword in node.keywords:
+            if keyword.arg == _ACTION_VARIABLE:
+                if callee in _RECORD_FUNCTIONS:
+                    self._action_argument(keyword.value, node)
+                else:
+                    self._literals(keyword.value, node)
+        self.generic_visit(node)
+
+    def visit_Compare(self, node: ast.Compare) -> None:
+        sides = [node.left, *node.comparators]
+        if any(isinstance(s, ast.Name) and s.id == _ACTION_VARIABLE for s in sides):
+            for side in sides:
+                self._literals(side, node)
+        self.generic_visit(node)
+
+
+def _source_files() -> list[Path]:
+    files = []
+    for package in SOURCE_PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            relative = path.relative_to(ROOT)
+            if "migrations" in relative.parts or relative == REGISTRY_FILE:
+                continue
+            files.append(path)
+    return files
+
+
+def _scan(source: str, path: str = "<snippet>") -> ActionNames:
+    visitor = ActionNames(path)
+    visitor.visit(ast.parse(source, filename=path))
+    return visitor
+
+
+@pytest.fixture(scope="module")
+def scanned() -> ActionNames:
+    """Every action name in the source of accounts/, keys/, audit/ and config/."""
+    total = ActionNames("<all>")
+    for path in _source_files():
+        found = _scan(path.read_text(), str(path.relative_to(ROOT)))
+        for name, places in found.names.items():
+            total.names.setdefault(name, []).extend(places)
+        total.record_calls += found.record_calls
+        total.unchecked.extend(found.unchecked)
+    return total
+
+
+def test_scanner_reads_every_way_this_code_names_an_action():
+    found = _scan(
+        "audit.record('a.first', actor=None)\n"
+        "record('a.second' if x else 'a.third', actor=None)\n"
+        "self._record(request, obj, 'a.fourth', {})\n"
+        "mfa.auth_failure(user=u, action='a.fifth')\n"
+        "def service(flag):\n"
+        "    action = 'a.sixth'\n"
+        "    if flag:\n"
+        "        action, outcome = 'a.seventh', 'denied'\n"
+        "    audit.record(action, actor=None)\n"
+        "def password_set(*, action):\n"
+        "    audit.record(action, actor=None)\n"
+        "    if action == 'a.eighth': pass\n"
+        "def computed(kind):\n"
+        "    action = f'a.{kind}'\n"
+        "    audit.record(action, actor=None)\n"
+        "    audit.record(GLOBAL_NAME, actor=None)\n"
+        "    audit.record('a.' + kind, actor=None)\n"
+        "serializers.CharField(source='tenant.slug')\n"
+        "action = models.CharField(max_length=64)\n"
+    )
+    expected = "first second third fourth fifth sixth seventh eighth".split()
+    assert set(found.names) == {f"a.{name}" for name in expected}
+    assert found.record_calls == 8
+    assert found.unchecked == [
+        "<snippet>:15: f'a.{kind}'",
+        "<snippet>:16: GLOBAL_NAME",
+        "<snippet>:17: 'a.' + kind",
+    ]
+
+
+def test_the_code_never_builds_an_action_name_the_scanner_cannot_read(scanned):
+    assert scanned.record_calls >= len(ACTIONS) - 10, "the scanner found too few record() calls"
+    assert not scanned.unchecked, (
+        f"Pass action names as literals (or a variable assigned from literals): {scanned.unchecked}"
+    )
+
+
+def test_every_action_named_in_the_code_is_in_the_registry(scanned):
+    unnamed = {name: places for name, places in scanned.names.items() if name not in ACTIONS}
+    assert not unnamed, f"Actions recorded but missing from audit/actions.py: {unnamed}"
+    assert all(_ACTION_SHAPE.match(name) for name in scanned.names)
+
+
+def test_every_registry_action_is_named_by_the_code(scanned):
+    dead = sorted(set(ACTIONS) - set(scanned.names))
+    assert not dead, f"Registry actions that no code hands to audit.record() (dead names): {dead}"

@@ -1,0 +1,63 @@
+import json
+
+import pytest
+
+from audit import writer
+from audit.models import AuditEvent
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def batched(settings):
+    settings.KEYWARD_AUDIT_REQUEST_EVENTS = "batched"
+    yield
+    writer.flush(close=True)  # the test database is dropped at the end of the session
+
+
+@pytest.fixture
+def bearer(api_client, tenant, owner):
+    _, token = factories.make_api_key(owner, tenant, scopes=["keys:read"])
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return api_client
+
+
+def test_batched_request_events_are_all_written_by_flush(batched, bearer):
+    for _ in range(25):
+        assert bearer.get("/api/v1/whoami/").status_code == 200
+    bearer.get("/api/v1/keys/999999/")  # a 404 is an event too
+    assert writer.flush()
+    events = AuditEvent.objects.filter(action="api.request")
+    assert events.count() == 26
+    assert events.filter(outcome="failure", metadata__status=404).count() == 1
+
+
+def test_the_request_itself_runs_only_the_authentication_query(
+    batched, bearer, django_assert_num_queries
+):
+    bearer.get("/api/v1/whoami/")  # first use of the key: writes last_used_at once
+    with django_assert_num_queries(1):
+        assert bearer.get("/api/v1/whoami/").status_code == 200
+    assert writer.flush()
+    assert AuditEvent.objects.filter(action="api.request").count() == 2
+
+
+def test_written_events_are_streamed_once_as_json(batched, bearer, caplog):
+    caplog.set_level("INFO", logger="keyward.audit")
+    bearer.get("/api/v1/whoami/", HTTP_X_REQUEST_ID="req-42")
+    assert writer.flush()
+    lines = [
+        json.loads(r.getMessage())
+        for r in caplog.records
+        if r.name == "keyward.audit" and "api.request" in r.getMessage()
+    ]
+    assert len(lines) == 1 and lines[0]["request_id"] == "req-42" and lines[0]["id"]
+
+
+def test_sync_mode_writes_in_the_request(settings, bearer, django_assert_num_queries):
+    settings.KEYWARD_AUDIT_REQUEST_EVENTS = "sync"
+    bearer.get("/api/v1/whoami/")
+    with django_assert_num_queries(2):  # the key, then the event
+        bearer.get("/api/v1/whoami/")
+    assert AuditEvent.objects.filter(action="api.request").count() == 2
