@@ -15,31 +15,24 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period]
 
 
-def hit(scope: str, ident: str, rate: str, now: float | None = None) -> int | None:
-    """Count one hit; return None if allowed, else the seconds until the window resets."""
+def count(scope: str, ident: str, rate: str, now: float | None = None) -> tuple[int, int, int]:
+    """Count one hit; return (hits in this window, the limit, seconds until the window resets)."""
     limit, period = parse_rate(rate)
     now = time.time() if now is None else now
     window = int(now // period)
     key = f"rl:{scope}:{ident}:{window}"
     if cache.add(key, 1, timeout=period + 1):
-        count = 1
+        hits = 1
     else:
         try:
-            count = cache.incr(key)
+            hits = cache.incr(key)
         except ValueError:  # expired between add() and incr()
             cache.add(key, 1, timeout=period + 1)
-            count = 1
-    if count > limit:
-        return max(1, int((window + 1) * period - now) + 1)
-    return None
+            hits = 1
+    return hits, limit, max(1, int((window + 1) * period - now) + 1)
 
 
-def peek(scope: str, ident: str, rate: str, now: float | None = None) -> int | None:
-    """Return the seconds to wait if the limit is already exceeded, without counting a hit."""
-    limit, period = parse_rate(rate)
-    now = time.time() if now is None else now
-    window = int(now // period)
-    count = cache.get(f"rl:{scope}:{ident}:{window}", 0)
-    if count >= limit:
-        return max(1, int((window + 1) * period - now) + 1)
-    return None
+def hit(scope: str, ident: str, rate: str, now: float | None = None) -> int | None:
+    """Count one hit; return None if allowed, else the seconds until the window resets."""
+    hits, limit, left = count(scope, ident, rate, now)
+    return left if hits > limit else None

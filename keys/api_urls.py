@@ -19,6 +19,7 @@ urlpatterns = [
     path("v1/audit-events/", audit_api.AuditEventListApi.as_view(), name="audit_events"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", api.ApiDocsView.as_view(url_name="api:schema"), name="docs"),
-    # Last: any other /api/ path is the API's JSON 404, not the portal's HTML page.
-    re_path(r"^.*$", api.api_not_found),
+    # Last: any other /api/ path is the API's JSON 404, not the portal's HTML page. DOTALL: a
+    # path holding a newline (%0A) is an /api/ path too.
+    re_path(r"^[\s\S]*\Z", api.api_not_found),
 ]

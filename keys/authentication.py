@@ -5,6 +5,8 @@ A valid request costs one query (the key, its owner, its tenant and the owner's 
 ``last_used_at`` is written at most once a minute per key. A malformed token costs none.
 """
 
+import math
+import time
 from datetime import datetime
 from typing import NoReturn
 
@@ -59,6 +61,59 @@ class Reason:
     IP_NOT_ALLOWED_BY_TENANT = "ip_not_allowed_by_tenant"
     TOKEN_IN_QUERY = "token_in_query"
     FAILED_AUTH_THROTTLED = "failed_auth_throttled"
+
+
+class _ProcessState:
+    """What this process remembers to keep shared-cache round trips off the valid-key path.
+
+    Failures are counted in the shared cache (Redis), so every process sees the same count; the
+    process that sees an address go over the limit blocks it here until the window ends. Another
+    process blocks it at its first failure from that address after that: an attacker gains at
+    most one extra guess per worker and window, and a valid request pays no round trip for it.
+    """
+
+    MAX_ENTRIES = 100_000
+
+    def __init__(self) -> None:
+        self.blocked: dict[str, float] = {}
+        self.touched: dict[int, float] = {}
+
+    def reset(self) -> None:
+        self.blocked.clear()
+        self.touched.clear()
+
+    def block(self, ip: str | None, wait: int) -> None:
+        if len(self.blocked) > self.MAX_ENTRIES:
+            self.blocked.clear()
+        self.blocked[ip or "unknown"] = time.monotonic() + wait
+
+    def blocked_for(self, ip: str | None) -> int | None:
+        until = self.blocked.get(ip or "unknown")
+        if until is None:
+            return None
+        wait = until - time.monotonic()
+        if wait <= 0:
+            del self.blocked[ip or "unknown"]
+            return None
+        return math.ceil(wait)
+
+    def touched_recently(self, key_id: int) -> bool:
+        now = time.monotonic()
+        last = self.touched.get(key_id)
+        if last is not None and now - last < LAST_USED_INTERVAL:
+            return True
+        if len(self.touched) > self.MAX_ENTRIES:
+            self.touched.clear()
+        self.touched[key_id] = now
+        return False
+
+
+_local = _ProcessState()
+
+
+def reset_process_state() -> None:
+    """Forget this process's blocked addresses and last-use marks (tests clear the cache too)."""
+    _local.reset()
 
 
 class InvalidRequest(exceptions.APIException):
@@ -120,7 +175,7 @@ class BearerKeyAuthentication(BaseAuthentication):
             return None  # another scheme, or no credentials: not ours to refuse
         ip = client_ip(request)
         # SECURITY: a throttled address gets its 429 before any database work.
-        wait = ratelimit.peek(FAILED_AUTH_SCOPE, ip or "unknown", settings.KEYWARD_FAILED_AUTH_RATE)
+        wait = _local.blocked_for(ip)
         if wait is not None:
             _deny(request, Reason.FAILED_AUTH_THROTTLED, record=False)
             raise exceptions.Throttled(wait=wait, detail=AUTH_THROTTLED)
@@ -196,7 +251,10 @@ class BearerKeyAuthentication(BaseAuthentication):
 
     @staticmethod
     def _touch(key: ApiKey, ip: str | None) -> None:
-        """Record the last use at most once a minute per key: one cache op, rarely one UPDATE."""
+        """Record the last use at most once a minute per key: a shared cache op at most once a
+        minute per key and process, and one UPDATE at most once a minute per key."""
+        if _local.touched_recently(key.pk):
+            return
         if cache.add(f"kw:lu:{key.pk}", 1, LAST_USED_INTERVAL):
             now = _now()
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now, last_used_ip=ip)
@@ -204,7 +262,11 @@ class BearerKeyAuthentication(BaseAuthentication):
 
     @staticmethod
     def _count_failure(ip: str | None) -> None:
-        ratelimit.hit(FAILED_AUTH_SCOPE, ip or "unknown", settings.KEYWARD_FAILED_AUTH_RATE)
+        hits, limit, left = ratelimit.count(
+            FAILED_AUTH_SCOPE, ip or "unknown", settings.KEYWARD_FAILED_AUTH_RATE
+        )
+        if hits >= limit:  # the limit is used up: refuse this address until the window ends
+            _local.block(ip, left)
 
     def _fail(
         self, request, ip, reason: str, key: ApiKey | None = None, *, detail=INVALID_TOKEN

@@ -65,7 +65,10 @@ def _request_events_in_the_request(settings):
 def _clear_cache():
     from django.core.cache import cache
 
+    from keys.authentication import reset_process_state
+
     cache.clear()
+    reset_process_state()
     yield
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.core.management import call_command
 from django.test import Client
@@ -213,8 +214,6 @@ def _logged_out(w: World) -> None:
 @scenario("auth.session_expired", actor="user")
 def _session_expired(w: World) -> None:
     """A portal page opened after the idle timeout (SessionLifetimeMiddleware)."""
-    from django.conf import settings
-
     client = w.as_owner()
     client.get(reverse("accounts:security"))
     session = client.session
@@ -677,15 +676,16 @@ def test_each_action_is_recorded_by_the_entry_point_that_should_emit_it(world, a
     if drive is None:
         pytest.fail(f"{action} has no scenario: add one to SCENARIOS in {__name__}")
     drive(world)
+    entry_point = drive.__doc__.strip().rstrip(".")
     assert world.recorded is not None, f"the scenario of {action} never entered world.acting()"
     emitted = [event for event in world.recorded if event.action == action]
     assert emitted, (
-        f"{action} was not recorded by its entry point ({drive.__doc__.strip()}); "
+        f"{action} was not recorded by its entry point ({entry_point}); "
         f"that recorded {[event.action for event in world.recorded]}"
     )
     kinds = {event.actor_kind for event in emitted}
     assert ACTOR_KINDS[action] in kinds, (
-        f"{action} from {drive.__doc__.strip()} was recorded with actor kinds {sorted(kinds)}, "
+        f"{action} from {entry_point} was recorded with actor kinds {sorted(kinds)}, "
         f"expected {ACTOR_KINDS[action]!r}"
     )
 
@@ -693,7 +693,10 @@ def test_each_action_is_recorded_by_the_entry_point_that_should_emit_it(world, a
 # --- Static: the code names only registry actions, and names all of them -------------------
 
 _ACTION_SHAPE = re.compile(r"^[a-z]+(?:_[a-z]+)*\.[a-z]+(?:_[a-z]+)*$")
-_RECORD_FUNCTIONS = frozenset({"record", "_record"})
+# Functions that take an action name, and the position of that argument in a call: the audit
+# services (checked below against audit/services.py) and the admin's _record(request, obj, ...).
+_RECORD_FUNCTIONS = {"record": 0, "record_request": 0, "build_event": 0, "_record": 2}
+_AUDIT_SERVICE_FILES = (Path("audit", "__init__.py"), Path("audit", "services.py"))
 _ACTION_VARIABLE = "action"
 
 
@@ -735,11 +738,12 @@ def _assignments(function: ast.AST) -> dict[str, list[ast.AST]]:
 class ActionNames(ast.NodeVisitor):
     """Collect the action names a module hands to the audit log, and what it cannot check.
 
-    An action is named by: the first argument of ``record()`` / ``audit.record()`` (a literal,
-    a conditional of literals, or a local variable assigned only such values, or a parameter);
-    a string argument of the admin's ``_record(request, obj, action, metadata)``; an
-    ``action=`` keyword of any call (``mfa.auth_failure``, ``user_password_set``, which pass it
-    on to ``record``); a comparison with a variable called ``action``.
+    An action is named by: the action argument of ``record()`` / ``audit.record()`` /
+    ``record_request()`` / ``build_event()`` / the admin's ``_record(request, obj, action, ...)``
+    (a literal, a conditional of literals, a local variable assigned only such values, or a
+    parameter of the calling function); an ``action=`` keyword of any call
+    (``mfa.auth_failure``, ``user_password_set``, which pass it on to ``record``); a comparison
+    with a variable called ``action``.
     """
 
     def __init__(self, path: str) -> None:
@@ -792,12 +796,9 @@ class ActionNames(ast.NodeVisitor):
         callee = _callee_name(node)
         if callee in _RECORD_FUNCTIONS:
             self.record_calls += 1
-            rest = node.args
-            if callee == "record" and rest:  # record(action, *, actor=..., ...)
-                self._action_argument(rest[0], node)
-                rest = rest[1:]
-            for arg in rest:  # the admin's _record(request, obj, action, metadata)
-                self._literals(arg, node)
+            position = _RECORD_FUNCTIONS[callee]
+            if position < len(node.args):
+                self._action_argument(node.args[position], node)
         for keyword in node.keywords:
             if keyword.arg == _ACTION_VARIABLE:
                 if callee in _RECORD_FUNCTIONS:
@@ -849,6 +850,7 @@ def test_scanner_reads_every_way_this_code_names_an_action():
         "audit.record('a.first', actor=None)\n"
         "record('a.second' if x else 'a.third', actor=None)\n"
         "self._record(request, obj, 'a.fourth', {})\n"
+        "record_request('a.ninth', actor=None)\n"
         "mfa.auth_failure(user=u, action='a.fifth')\n"
         "def service(flag):\n"
         "    action = 'a.sixth'\n"
@@ -866,14 +868,26 @@ def test_scanner_reads_every_way_this_code_names_an_action():
         "serializers.CharField(source='tenant.slug')\n"
         "action = models.CharField(max_length=64)\n"
     )
-    expected = "first second third fourth fifth sixth seventh eighth".split()
+    expected = "first second third fourth fifth sixth seventh eighth ninth".split()
     assert set(found.names) == {f"a.{name}" for name in expected}
-    assert found.record_calls == 8
+    assert found.record_calls == 9
     assert found.unchecked == [
-        "<snippet>:15: f'a.{kind}'",
-        "<snippet>:16: GLOBAL_NAME",
-        "<snippet>:17: 'a.' + kind",
+        "<snippet>:16: f'a.{kind}'",
+        "<snippet>:17: GLOBAL_NAME",
+        "<snippet>:18: 'a.' + kind",
     ]
+
+
+def test_every_audit_service_that_takes_an_action_is_known_to_the_scanner():
+    takers = set()
+    for relative in _AUDIT_SERVICE_FILES:
+        for node in ast.parse((ROOT / relative).read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.args.args[:1]:
+                if node.args.args[0].arg == _ACTION_VARIABLE:
+                    takers.add(node.name)
+    assert takers and takers <= set(_RECORD_FUNCTIONS), (
+        f"Teach the scanner the new audit writer(s): {sorted(takers - set(_RECORD_FUNCTIONS))}"
+    )
 
 
 def test_the_code_never_builds_an_action_name_the_scanner_cannot_read(scanned):
