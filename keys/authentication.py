@@ -12,18 +12,17 @@ from typing import NoReturn
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
 import audit
-from accounts.models import Membership
 from audit.actions import Outcome
 from audit.services import Actor
 from config import ratelimit
 from config.request import client_ip
 from keys import tokens
+from keys.lookup import key_by_digest
 from keys.models import ApiKey
 from keys.networks import ip_allowed
 from keys.principals import Principal
@@ -128,13 +127,6 @@ def _now() -> datetime:
     return timezone.now()
 
 
-def _owner_role_subquery() -> Subquery:
-    memberships = Membership.objects.filter(
-        user_id=OuterRef("user_id"), tenant_id=OuterRef("tenant_id")
-    )
-    return Subquery(memberships.values("role")[:1])
-
-
 def _query_token(request) -> tuple[str, str] | None:
     """Return (param, value) of the first query parameter that carries a key, or None."""
     for name, values in request.query_params.lists():
@@ -200,14 +192,10 @@ class BearerKeyAuthentication(BaseAuthentication):
             self._fail(request, ip, Reason.MALFORMED)
         # SECURITY: an equality lookup on the SHA-256 digest (unique index); high-entropy tokens
         # need no slow hash, and no comparison ever touches the plaintext.
-        key = (
-            ApiKey.objects.select_related("tenant", "user", "service_id")
-            .annotate(owner_role=_owner_role_subquery())
-            .filter(digest=tokens.digest(parsed.token))
-            .first()
-        )
-        if key is None:
+        found = key_by_digest(tokens.digest(parsed.token))
+        if found is None:
             self._fail(request, ip, Reason.UNKNOWN)
+        key, key.owner_role = found
         owner, role, reason = self._check(key, ip, _now())
         if reason is not None:
             self._fail(request, ip, reason, key)
