@@ -6,10 +6,11 @@ from django.test import override_settings
 
 from accounts.models import Tenant
 from audit.models import AuditEvent
+from config.ratelimit import incr_window
 from keys import tokens
 from keys.api_base import KEY_THROTTLED
 from keys.authentication import AUTH_THROTTLED
-from keys.throttling import KeyRateThrottle, _count, rate_of
+from keys.throttling import KeyRateThrottle, rate_of
 from tests import factories
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
@@ -73,9 +74,9 @@ def test_malformed_tenant_rate_falls_back_to_the_default(tenant, admin):
 
 
 def test_window_counter_counts_in_one_key_and_resets_per_window():
-    assert [_count("rl:key:test:1", 61) for _ in range(3)] == [1, 2, 3]
+    assert [incr_window("rl:key:test:1", 61) for _ in range(3)] == [1, 2, 3]
     assert cache.get("rl:key:test:1") == 3  # the same value the cache API reads
-    assert _count("rl:key:test:2", 61) == 1
+    assert incr_window("rl:key:test:2", 61) == 1
 
 
 def test_requests_without_a_key_are_not_counted_by_the_key_throttle():
