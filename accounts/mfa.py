@@ -1,5 +1,6 @@
 """Second factors: TOTP enrolment, backup codes, and the account-wide failure counter."""
 
+import math
 import secrets
 from datetime import timedelta
 
@@ -106,19 +107,44 @@ def totp_confirm(*, user: User, device: TOTPDevice, request=None) -> None:
     )
 
 
-def verify_any(user: User, code: str):
-    """Return the confirmed device that accepts ``code``: six digits go to the authenticator
+def _clean_code(code: str) -> str:
+    return "".join((code or "").split())
+
+
+def code_devices(user: User, code: str) -> list:
+    """Return the confirmed devices that ``code`` goes to: six digits go to the authenticator
     apps, anything else to the backup codes (so a mistyped TOTP code never throttles them)."""
-    code = "".join((code or "").split())
+    code = _clean_code(code)
     if not code or len(code) > 32:
-        return None
+        return []
     is_totp = code.isdigit() and len(code) == 6
-    for device in devices_for_user(user, confirmed=True):
-        if isinstance(device, BackupCodeDevice) == is_totp:
-            continue
-        if device.verify_token(code):
+    return [
+        device
+        for device in devices_for_user(user, confirmed=True)
+        if isinstance(device, BackupCodeDevice) != is_totp
+    ]
+
+
+def verify_any(user: User, code: str):
+    """Return the confirmed device that accepts ``code`` (see ``code_devices``), or None."""
+    for device in code_devices(user, code):
+        if device.verify_token(_clean_code(code)):
             return device
     return None
+
+
+def device_retry_after(devices, now=None) -> int | None:
+    """Return seconds until one of ``devices`` may check a code again (django-otp's per-device
+    back-off), or None if one may now (or there is none)."""
+    now = now or timezone.now()
+    waits = []
+    for device in devices:
+        allowed, details = device.verify_is_allowed()
+        until = (details or {}).get("locked_until")
+        if allowed or until is None:
+            return None
+        waits.append((until - now).total_seconds())
+    return max(1, math.ceil(min(waits))) if waits else None
 
 
 # --- Account-wide failure counter ---------------------------------------------------------------

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
+from django.core.validators import validate_email
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -24,6 +25,7 @@ INVITATION_LIFETIME = timedelta(days=7)
 LAST_OWNER = "A tenant keeps at least one owner: make someone else owner first."
 NOT_ALLOWED_ROLE = "You may not grant or remove the %(role)s role."
 ALREADY_MEMBER = "%(email)s is already a member of this tenant."
+INVALID_EMAIL = "Enter a valid e-mail address."
 ALREADY_INVITED = "%(email)s already has a pending invitation."
 INVITATION_INVALID = "This invitation link is invalid, expired or already used."
 INVITATION_OTHER_USER = "This invitation is for another e-mail address."
@@ -83,6 +85,12 @@ def invitation_create(
     if not roles.can_assign(membership.role, role):
         raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": role})
     email = User.objects.normalize_email(email).lower()
+    # SECURITY: check the address before it reaches a query (PostgreSQL refuses a NUL byte with
+    # a DataError, a 500); the model's full_clean() below comes too late for that.
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": INVALID_EMAIL}) from None
     if Membership.objects.for_tenant(tenant).filter(user__email__iexact=email).exists():
         raise ValidationError({"email": ALREADY_MEMBER % {"email": email}})
     if Invitation.objects.for_tenant(tenant).pending().filter(email__iexact=email).exists():

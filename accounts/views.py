@@ -75,6 +75,26 @@ def _account_wait(request, user: User, form) -> bool:
     return True
 
 
+def _device_wait(request, user: User, devices, form) -> bool:
+    """Add the authenticators' own back-off message to ``form``; return whether to refuse.
+
+    A code refused unchecked is no failed attempt: it is not counted against the account.
+    """
+    wait = mfa.device_retry_after(devices)
+    if wait is None:
+        return False
+    audit.record(
+        "auth.login_throttled",
+        actor=user,
+        target=user,
+        outcome="denied",
+        request=request,
+        metadata={"retry_after": wait, "limit": "device"},
+    )
+    form.add_error("code", mfa.refusal_message(wait))
+    return True
+
+
 # --- Login and second factor ----------------------------------------------------------------
 
 
@@ -168,7 +188,7 @@ def _enrol(request, *, adding: bool):
     form = EnrolForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
-        if _account_wait(request, user, form):
+        if _account_wait(request, user, form) or _device_wait(request, user, [device], form):
             status = 429
         elif device.verify_token(form.cleaned_data["code"].strip()):
             mfa.totp_confirm(user=user, device=device, request=request)
@@ -214,10 +234,13 @@ def mfa_verify_view(request, *, sudo: bool = False):
     form = CodeForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
-        if _account_wait(request, user, form):
+        code = form.cleaned_data["code"]
+        if _account_wait(request, user, form) or _device_wait(
+            request, user, mfa.code_devices(user, code), form
+        ):
             status = 429
         else:
-            device = mfa.verify_any(user, form.cleaned_data["code"])
+            device = mfa.verify_any(user, code)
             if device is None:
                 mfa.auth_failure(user=user, action="mfa.verify_failed", request=request)
                 form.add_error("code", INVALID_CODE)
@@ -437,6 +460,11 @@ def member_role_view(request, pk: int):
     target = selectors.member_get(request.membership, pk)
     form = RoleForm(request.POST, actor_role=request.membership.role)
     if not form.is_valid():
+        role = request.POST.get("role")
+        if role in roles.Role.values:
+            # SECURITY: a real role this member may not grant (an admin making an owner) is a
+            # 403, as the service would answer, not a redirect that looks like success.
+            raise PermissionDenied(services.NOT_ALLOWED_ROLE % {"role": role})
         messages.error(request, "Choose a role you may grant.")
     else:
         try:

@@ -37,6 +37,13 @@ ACTIONS: dict[str, str] = {
     "key.revoked": "Key revoked",
     "key.expired": "Key expired",
     "key.exposed": "Key seen in a URL query string",
+    "key.expiry_warning_sent": "Expiry warning e-mailed about a key",
+    "key.new_network": "Key used from a network it had never used",
+    "key.network_alert_changed": "New-network alerts of a key turned on or off",
+    "key.scopes_narrowed": "Key's scopes narrowed to the ones it used",
+    "key.leak_reported": "Key reported found in public by a signed leak report",
+    "key.leak_report_refused": "Leak report refused: unsigned, badly signed or malformed",
+    "key.looked_up": "Token looked up by an operator",
     # API
     "api.request": "API request made with a key",
     "api.denied": "API request denied",

@@ -39,6 +39,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Outside every middleware that may answer on its own (SessionLifetimeMiddleware redirects),
+    # so that every response is DENY-framed.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.request.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -48,7 +51,6 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -231,6 +233,12 @@ KEYWARD_AUDIT_API_LAG = env.int("KEYWARD_AUDIT_API_LAG", default=5)
 KEYWARD_AUDIT_REQUEST_EVENTS = env.str("KEYWARD_AUDIT_REQUEST_EVENTS", default="batched")
 KEYWARD_AUDIT_FLUSH_MS = env.int("KEYWARD_AUDIT_FLUSH_MS", default=5)
 KEYWARD_AUDIT_BATCH = env.int("KEYWARD_AUDIT_BATCH", default=500)
+# keys_maintain rolls up API request events older than this many seconds (younger ones wait for
+# the next run, so a slower transaction that took a lower event id is never passed over).
+KEYWARD_USAGE_ROLLUP_DELAY = env.int("KEYWARD_USAGE_ROLLUP_DELAY", default=60)
+# Signers of leak reports (POST /api/v1/leaks/): key id -> PEM of an ECDSA P-256 public key, as
+# a JSON object, e.g. {"scanner-1": "-----BEGIN PUBLIC KEY-----\n…\n-----END PUBLIC KEY-----\n"}.
+KEYWARD_LEAK_REPORT_PUBLIC_KEYS = env.json("KEYWARD_LEAK_REPORT_PUBLIC_KEYS", default={})
 
 # --- Logging --------------------------------------------------------------------------------
 # Audit events are streamed as one JSON line each on "keyward.audit": to standard error with the

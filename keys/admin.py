@@ -1,13 +1,18 @@
 """Operators see key metadata and revoke keys; they never see a digest and never issue keys."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 
 from audit.services import Actor
 from config.admin import AuditedModelAdmin
 from keys.models import EXPIRING_SOON, ApiKey
-from keys.services import key_revoke
+from keys.services import key_lookup_token, key_revoke
 
 ADMIN_REVOKE_REASON = "Revoked by an operator in the admin."
 REVOKED_COUNT = "Revoked %(count)d key(s); %(skipped)d were already revoked."
@@ -64,6 +69,16 @@ class ExpiringSoonFilter(admin.SimpleListFilter):
         return queryset
 
 
+class TokenLookupForm(forms.Form):
+    # SECURITY: a password input, never rendered back: the token leaves no copy in the page.
+    token = forms.CharField(
+        label="Token",
+        max_length=200,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        help_text="Paste the token. It is checked, looked up by its digest, and never stored.",
+    )
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(AuditedModelAdmin):
     """Key metadata, read-only; the one write is the audited bulk revoke."""
@@ -103,6 +118,7 @@ class ApiKeyAdmin(AuditedModelAdmin):
     exclude = ["digest"]
     readonly_fields = fields
     actions = ["revoke_selected"]
+    change_list_template = "admin/keys/apikey/change_list.html"
     date_hierarchy = "created_at"
     show_full_result_count = False
 
@@ -145,3 +161,36 @@ class ApiKeyAdmin(AuditedModelAdmin):
             key_revoke(actor=actor, key=key, reason=ADMIN_REVOKE_REASON, request=request)
             revoked += 1
         messages.success(request, REVOKED_COUNT % {"count": revoked, "skipped": skipped})
+
+    def get_urls(self):
+        lookup = path(
+            "lookup/",
+            self.admin_site.admin_view(self.lookup_view),
+            name="keys_apikey_lookup",
+        )
+        return [lookup, *super().get_urls()]
+
+    def lookup_view(self, request):
+        """Look up a pasted token (POST only), like ``keyward_lookup_token``; audited as the
+        operator, with the token's hint only."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = TokenLookupForm(request.POST if request.method == "POST" else None)
+        result = None
+        if request.method == "POST" and form.is_valid():
+            result = key_lookup_token(
+                actor=Actor.operator(request.user),
+                token=form.cleaned_data["token"],
+                request=request,
+            )
+            form = TokenLookupForm()  # never render the token back
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Look up a token",
+            "opts": self.model._meta,
+            "form": form,
+            "result": result,
+        }
+        response = TemplateResponse(request, "admin/keys/apikey/lookup.html", context)
+        patch_cache_control(response, no_store=True, no_cache=True, private=True)
+        return response

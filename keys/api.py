@@ -4,22 +4,33 @@ Each view validates its input, calls one selector or service with the request's 
 (``request.auth.principal``) and returns its output serializer. Another tenant's object is a 404.
 """
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularSwaggerView
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+import audit
 from accounts import selectors as account_selectors
 from accounts import services as account_services
-from keys import selectors, services
+from audit.actions import Outcome
+from audit.services import Actor
+from config import ratelimit
+from config.request import client_ip
+from keys import leaks, selectors, services
 from keys.api_base import KeywardApiView
 from keys.exceptions import KeysCannotCreateKeys
 from keys.serializers import (
     ErrorOutputSerializer,
     KeyOutputSerializer,
     KeyRevokeInputSerializer,
+    KeyUsageOutputSerializer,
+    LeakFindingOutputSerializer,
+    LeakReportItemInputSerializer,
     MemberOutputSerializer,
     ServiceIdCreateInputSerializer,
     ServiceIdOutputSerializer,
@@ -34,6 +45,8 @@ _ERRORS = {
     401: "not_authenticated / invalid_token: no key, or a key that cannot be used.",
     403: "insufficient_scope (see WWW-Authenticate) or permission_denied.",
     404: "not_found: no such object in this key's tenant.",
+    413: "payload_too_large: the body is larger than the endpoint accepts.",
+    415: "unsupported_media_type: send the body as application/json.",
     429: "throttled: see Retry-After.",
 }
 
@@ -122,7 +135,7 @@ class KeyRevokeApi(KeywardApiView):
         operation_id="keys_revoke",
         tags=["keys"],
         request=KeyRevokeInputSerializer,
-        responses=_responses(200, KeyOutputSerializer, 400, 404),
+        responses=_responses(200, KeyOutputSerializer, 400, 404, 415),
     )
     def post(self, request, pk: int):
         data = KeyRevokeInputSerializer(data=request.data)
@@ -131,6 +144,118 @@ class KeyRevokeApi(KeywardApiView):
         key = selectors.key_get(principal, pk)
         services.key_revoke(actor=principal, key=key, request=request, **data.validated_data)
         return Response(KeyOutputSerializer(key).data)
+
+
+class KeyUsageApi(KeywardApiView):
+    """Show a key's requests per day (last 30 days), client addresses, used scopes and latest
+    requests. Counts are rolled up by keys_maintain, every few minutes."""
+
+    required_scopes = ["keys:read"]
+
+    @extend_schema(
+        operation_id="keys_usage",
+        tags=["keys"],
+        responses=_responses(200, KeyUsageOutputSerializer, 404),
+    )
+    def get(self, request, pk: int):
+        principal = request.auth.principal
+        key = selectors.key_get(principal, pk)
+        uses = selectors.key_scope_uses(key)
+        usage = {
+            "key": key,
+            "days": selectors.key_usage_days(key, today=timezone.now().date()),
+            "client_ips": selectors.key_client_ips(key),
+            "scopes_used": [{"scope": s, "last_used_at": at} for s, at in sorted(uses.items())],
+            "recent_requests": selectors.key_recent_requests(principal, key),
+        }
+        return Response(KeyUsageOutputSerializer(usage).data)
+
+
+LEAK_REFUSED = "The report is not signed by a configured leak-report key."
+
+
+class InvalidSignature(exceptions.APIException):
+    """401 ``invalid_signature``: unsigned, badly signed, or signed by an unknown key id."""
+
+    status_code = 401
+    default_detail = LEAK_REFUSED
+    default_code = "invalid_signature"
+    auth_header = f'{leaks.SIGNATURE_HEADER} realm="leaks"'
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = leaks.TOO_LARGE
+    default_code = "payload_too_large"
+
+
+class LeakReportApi(KeywardApiView):
+    """Receive a secret scanner's report of exposed tokens; apply each tenant's leak policy.
+
+    No Bearer key: the raw body is signed with ECDSA P-256 / SHA-256, the base64 DER signature in
+    `Keyward-Signature`, the signer's key id in `Keyward-Key-Id`. The answer has one finding per
+    reported token, in order, with the token's hint only.
+    """
+
+    # SECURITY: authenticated by the report's signature instead of a key; refused reports are
+    # audited and throttled per client address like failed key authentications.
+    authentication_classes: list = []
+    permission_classes: list = []
+    throttle_classes: list = []
+    required_scopes: list[str] = []
+
+    @extend_schema(
+        operation_id="leaks_report",
+        tags=["leaks"],
+        auth=[],
+        request=LeakReportItemInputSerializer(many=True),
+        responses=_responses(200, LeakFindingOutputSerializer(many=True), 400, 413),
+    )
+    def post(self, request):
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if not length.isdigit() or int(length) > leaks.MAX_BODY_BYTES:
+            raise PayloadTooLarge()
+        body = request.body
+        if len(body) > leaks.MAX_BODY_BYTES:
+            raise PayloadTooLarge()
+        try:
+            signer = leaks.verify_report(
+                body,
+                request.headers.get(leaks.KEY_ID_HEADER),
+                request.headers.get(leaks.SIGNATURE_HEADER),
+            )
+        except leaks.ReportRefused as refused:
+            self._refuse(request, refused, len(body))
+        try:
+            report = leaks.parse_report(body)
+        except ValidationError as error:
+            code = error.code or "invalid"
+            return Response({"code": code, "detail": error.messages[0]}, status=400)
+        findings = leaks.key_leak_report(report=report, signer=signer, request=request)
+        return Response(
+            LeakFindingOutputSerializer([f.as_dict() for f in findings], many=True).data
+        )
+
+    @staticmethod
+    def _refuse(request, refused: "leaks.ReportRefused", size: int):
+        ip = client_ip(request)
+        wait = ratelimit.hit("leak-report", ip or "unknown", settings.KEYWARD_FAILED_AUTH_RATE)
+        if wait is not None:  # over the limit: refused without an event (no audit flooding)
+            raise exceptions.Throttled(wait=wait)
+        audit.record(
+            "key.leak_report_refused",
+            actor=Actor.anonymous(),
+            outcome=Outcome.DENIED,
+            request=request,
+            metadata={"reason": refused.reason, "key_id": refused.key_id, "bytes": size},
+        )
+        request._keyward_denial = {
+            "reason": refused.reason,
+            "key": None,
+            "record": False,
+            "recorded": True,
+        }
+        raise InvalidSignature()
 
 
 class ServiceIdListApi(KeywardApiView):
@@ -151,7 +276,7 @@ class ServiceIdListApi(KeywardApiView):
         operation_id="service_ids_create",
         tags=["service-ids"],
         request=ServiceIdCreateInputSerializer,
-        responses=_responses(201, ServiceIdOutputSerializer, 400),
+        responses=_responses(201, ServiceIdOutputSerializer, 400, 415),
     )
     def post(self, request):
         data = ServiceIdCreateInputSerializer(data=request.data)
@@ -180,7 +305,7 @@ class ServiceIdDetailApi(KeywardApiView):
         operation_id="service_ids_partial_update",
         tags=["service-ids"],
         request=ServiceIdUpdateInputSerializer,
-        responses=_responses(200, ServiceIdOutputSerializer, 400, 404),
+        responses=_responses(200, ServiceIdOutputSerializer, 400, 404, 415),
     )
     def patch(self, request, pk: int):
         data = ServiceIdUpdateInputSerializer(data=request.data)

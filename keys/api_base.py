@@ -29,7 +29,8 @@ def record_api_request(request, response, duration_ms: float) -> None:
 
     Written after the response is ready, in autocommit: one INSERT. Requests that carried no
     well-formed key (none, malformed, or refused by the per-address limit before any database
-    work) are only logged, so that forged garbage cannot fill the audit table.
+    work) are only logged, so that forged garbage cannot fill the audit table; the one failure
+    that gets its address throttled is recorded, with ``ip_throttled_for`` (seconds).
     """
     # Read DRF's cached result: never trigger authentication from here.
     key = vars(request).get("_auth")
@@ -62,6 +63,11 @@ def record_api_request(request, response, duration_ms: float) -> None:
         reason = response.data.get("code")
     if reason:
         metadata["reason"] = reason
+    scopes = vars(request).get("_keyward_scopes")
+    if scopes and not denied:
+        metadata["scopes"] = scopes  # granted by HasScope: rolled up into the key's used scopes
+    if denial.get("blocked_for") is not None:
+        metadata["ip_throttled_for"] = denial["blocked_for"]  # this failure engaged the throttle
     if denied:
         action, outcome = "api.denied", Outcome.DENIED
     else:

@@ -8,6 +8,7 @@ class KeysConfig(AppConfig):
 
     def ready(self) -> None:
         from keys import schema  # noqa: F401 - registers the OpenAPI scheme of Bearer keys
-        from keys.checks import check_keyward_settings
+        from keys.checks import check_keyward_settings, check_leak_report_keys
 
         checks.register(check_keyward_settings, "keyward")
+        checks.register(check_leak_report_keys, "keyward")

@@ -136,10 +136,19 @@ def _query_token(request) -> tuple[str, str] | None:
     return None
 
 
-def _deny(request, reason: str, key=None, *, record: bool, recorded: bool = False) -> None:
+def _deny(
+    request,
+    reason: str,
+    key=None,
+    *,
+    record: bool,
+    recorded: bool = False,
+    blocked_for: int | None = None,
+) -> None:
     """Attach the precise reason to the request, for its audit event (``record``) or log line.
 
-    ``recorded`` says an event about this request was already written.
+    ``recorded`` says an event about this request was already written; ``blocked_for`` says this
+    failure used up its address's allowance, which is now refused for that many seconds.
     """
     request._keyward_denial = {
         "reason": reason,
@@ -147,6 +156,8 @@ def _deny(request, reason: str, key=None, *, record: bool, recorded: bool = Fals
         "record": record,
         "recorded": recorded,
     }
+    if blocked_for is not None:
+        request._keyward_denial["blocked_for"] = blocked_for
 
 
 class BearerKeyAuthentication(BaseAuthentication):
@@ -249,26 +260,32 @@ class BearerKeyAuthentication(BaseAuthentication):
             key.last_used_at, key.last_used_ip = now, ip
 
     @staticmethod
-    def _count_failure(ip: str | None) -> None:
+    def _count_failure(ip: str | None) -> int | None:
+        """Count a failure from ``ip``; return the seconds it is now refused for, if it is."""
         hits, limit, left = ratelimit.count(
             FAILED_AUTH_SCOPE, ip or "unknown", settings.KEYWARD_FAILED_AUTH_RATE
         )
         if hits >= limit:  # the limit is used up: refuse this address until the window ends
             _local.block(ip, left)
+            return left
+        return None
 
     def _fail(
         self, request, ip, reason: str, key: ApiKey | None = None, *, detail=INVALID_TOKEN
     ) -> NoReturn:
-        self._count_failure(ip)
+        blocked = self._count_failure(ip)
         if request is not None:
             # A malformed token is refused with no database work at all, so it is logged, not
-            # recorded; a well-formed one already cost a query and becomes an audit event.
-            _deny(request, reason, key, record=reason != Reason.MALFORMED)
+            # recorded; a well-formed one already cost a query and becomes an audit event. The
+            # failure that gets its address throttled is recorded either way: one event per
+            # address, window and process says the throttle engaged (its 429s write nothing).
+            record = reason != Reason.MALFORMED or blocked is not None
+            _deny(request, reason, key, record=record, blocked_for=blocked)
         raise exceptions.AuthenticationFailed(detail, code="invalid_token")
 
     def _refuse_exposed(self, request, ip, param: str, value: str) -> NoReturn:
         """Refuse a key sent in the URL (400) and record it as exposed; never log the token."""
-        self._count_failure(ip)
+        blocked = self._count_failure(ip)
         parsed = tokens.parse(value)
         key = None
         if parsed is not None:
@@ -292,5 +309,16 @@ class BearerKeyAuthentication(BaseAuthentication):
                     "hint": parsed.hint,
                 },
             )
-        _deny(request, Reason.TOKEN_IN_QUERY, key, record=False, recorded=parsed is not None)
+            if key is not None:  # in access logs now: the tenant's leak policy applies
+                from keys.leaks import key_exposure_handle
+
+                key_exposure_handle(key=key, request=request)
+        _deny(
+            request,
+            Reason.TOKEN_IN_QUERY,
+            key,
+            record=blocked is not None,
+            recorded=parsed is not None,
+            blocked_for=blocked,
+        )
         raise InvalidRequest(TOKEN_IN_QUERY)

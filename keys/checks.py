@@ -55,3 +55,34 @@ def check_keyward_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage
                 )
             )
     return errors
+
+
+def check_leak_report_keys(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Reject a ``KEYWARD_LEAK_REPORT_PUBLIC_KEYS`` entry that is not a P-256 public key PEM."""
+    from django.conf import settings
+
+    from keys.leaks import load_public_key
+
+    keys = getattr(settings, "KEYWARD_LEAK_REPORT_PUBLIC_KEYS", {})
+    if not isinstance(keys, Mapping):
+        return [
+            Error(
+                "KEYWARD_LEAK_REPORT_PUBLIC_KEYS must be a JSON object of key id to PEM.",
+                id="keyward.E006",
+            )
+        ]
+    errors: list[CheckMessage] = []
+    for key_id, pem in keys.items():
+        try:
+            if not isinstance(pem, str):
+                raise ValueError
+            load_public_key(pem)
+        except ValueError:
+            errors.append(
+                Error(
+                    f"KEYWARD_LEAK_REPORT_PUBLIC_KEYS[{key_id!r}] is not the PEM of an ECDSA "
+                    "P-256 public key.",
+                    id="keyward.E007",
+                )
+            )
+    return errors

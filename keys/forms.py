@@ -27,6 +27,9 @@ MAX_POLICY_DAYS = 3650
 
 CUSTOM_DATE_REQUIRED = "Choose the date on which the key expires."
 DEFAULT_ABOVE_MAX = "The default lifetime cannot be longer than the longest lifetime."
+EXPIRY_OUT_OF_RANGE = (
+    "This lifetime ends past the last date Keyward can store: choose a shorter one."
+)
 BAD_RATE = "Write a rate as requests/period, e.g. 600/min, 10/s, 5000/hour or 100000/day."
 
 
@@ -112,6 +115,11 @@ class KeyIssueForm(ServiceErrorsMixin, forms.Form):
         help_text="Optional. One address or CIDR range per line, e.g. 203.0.113.0/24. "
         "Empty: any address the tenant allows.",
     )
+    alert_on_new_network = forms.BooleanField(
+        label="E-mail an alert when this key is used from a new network",
+        required=False,
+        help_text="The first request from a network (/24, or /64 for IPv6) it never used before.",
+    )
 
     def __init__(self, *args, tenant: Tenant, owner_role: str, now: datetime | None = None, **kw):
         super().__init__(*args, **kw)
@@ -171,7 +179,10 @@ class KeyIssueForm(ServiceErrorsMixin, forms.Form):
             else:
                 data["expires_at"] = _end_of_day_utc(day)
         else:
-            data["expires_at"] = self.now + timedelta(days=int(choice))
+            try:
+                data["expires_at"] = self.now + timedelta(days=int(choice))
+            except OverflowError:  # a default lifetime set in the admin, past year 9999
+                self.add_error("expiry", EXPIRY_OUT_OF_RANGE)
         return data
 
 

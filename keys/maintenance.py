@@ -1,15 +1,76 @@
-"""Lifecycle work for cron: record expiries. Safe to run on several hosts at once."""
+"""Lifecycle work for cron (``keys_maintain``): roll up usage from the audit log, record expiries,
+warn before expiry, revoke keys nobody uses. Idempotent, and safe to run on several hosts at once.
 
-from datetime import datetime
+Every job claims its rows with ``SELECT … FOR UPDATE SKIP LOCKED`` (the rollup: its one state
+row), so concurrent runs never act on a key twice; each key's mark, its audit event and its
+e-mail (sent on commit) belong to one transaction, so each warning goes out once.
+"""
 
-from django.db import transaction
+import ipaddress
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 import audit
+from accounts.models import Tenant
+from audit.models import AuditEvent
 from audit.services import Actor
-from keys.models import ApiKey
+from keys import notifications
+from keys.models import (
+    ApiKey,
+    KeyClientIP,
+    KeyNetwork,
+    KeyScopeUse,
+    KeyUsageDay,
+    RollupState,
+)
+from keys.services import key_revoke
 
 BATCH = 500
+ROLLUP = "key-usage"
+ROLLUP_BATCH = 5000
+REQUEST_ACTIONS = ("api.request", "api.denied")
+# Lead times of the expiry warnings, the most urgent first: a key already inside its last day
+# gets the 1-day warning only, never a late 7-day one.
+WARNING_DAYS = (1, 7)
+ACTOR_LABEL = "keys_maintain"
+
+
+def _system() -> Actor:
+    return Actor.system(ACTOR_LABEL)
+
+
+@dataclass
+class MaintenanceReport:
+    counted: int = 0
+    expired: int = 0
+    warned: int = 0
+    revoked: int = 0
+
+    def lines(self) -> list[str]:
+        return [
+            f"{self.expired} keys expired.",
+            f"{self.warned} expiry warnings sent.",
+            f"{self.revoked} unused keys revoked.",
+            f"{self.counted} API requests rolled up.",
+        ]
+
+
+def keys_maintain(*, now: datetime | None = None) -> MaintenanceReport:
+    """Run every lifecycle job once; return what each did."""
+    now = now or timezone.now()
+    report = MaintenanceReport()
+    report.counted = keys_usage_rollup(now=now)
+    report.expired = keys_expire(now=now)
+    report.warned = keys_warn_expiring(now=now)
+    report.revoked = keys_revoke_unused(now=now)
+    return report
 
 
 def keys_expire(*, now: datetime | None = None, batch: int = BATCH) -> int:
@@ -33,7 +94,7 @@ def keys_expire(*, now: datetime | None = None, batch: int = BATCH) -> int:
                 key.save(update_fields=["expired_at"])
                 audit.record(
                     "key.expired",
-                    actor=Actor.system("keys_maintain"),
+                    actor=_system(),
                     tenant=key.tenant,
                     target=key,
                     metadata={
@@ -44,3 +105,295 @@ def keys_expire(*, now: datetime | None = None, batch: int = BATCH) -> int:
         done += len(keys)
         if len(keys) < batch:
             return done
+
+
+def keys_warn_expiring(*, now: datetime | None = None, batch: int = BATCH) -> int:
+    """E-mail each warning due (7 days, then 1 day before expiry) once; return how many.
+
+    A warning is due for a key that is active (not revoked, not rotated) and lives longer than
+    the warning's lead time: a 3-day key gets the 1-day warning only. The key's
+    ``expiry_warning_days``, its ``key.expiry_warning_sent`` event and the e-mail (on commit)
+    belong to one transaction; rows are claimed with SKIP LOCKED.
+    """
+    now = now or timezone.now()
+    sent = 0
+    for days in WARNING_DAYS:
+        lead = timedelta(days=days)
+        not_sent = Q(expiry_warning_days=None) | Q(expiry_warning_days__gt=days)
+        while True:
+            with transaction.atomic():
+                keys = list(
+                    ApiKey.objects.select_for_update(skip_locked=True, of=("self",))
+                    .select_related("tenant", "user", "service_id")
+                    .filter(not_sent, revoked_at=None, rotated_at=None)
+                    .filter(expires_at__gt=now, expires_at__lte=now + lead)
+                    .filter(expires_at__gte=F("created_at") + lead)
+                    .order_by("id")[:batch]
+                )
+                for key in keys:
+                    _warn(key, days)
+            sent += len(keys)
+            if len(keys) < batch:
+                break
+    return sent
+
+
+def _warn(key: ApiKey, days: int) -> None:
+    recipients = notifications.key_contacts(key)
+    key.expiry_warning_days = days
+    key.save(update_fields=["expiry_warning_days"])
+    audit.record(
+        "key.expiry_warning_sent",
+        actor=_system(),
+        tenant=key.tenant,
+        target=key,
+        metadata={
+            "days": days,
+            "expires_at": key.expires_at.isoformat(),
+            "recipients": recipients,
+        },
+    )
+    notifications.expiry_warning(key, days, recipients)
+
+
+def keys_revoke_unused(*, now: datetime | None = None, batch: int = BATCH) -> int:
+    """Revoke the keys nobody used for their tenant's ``revoke_unused_after_days`` (None: off);
+    a key never used counts from its creation. Return how many.
+
+    Each revocation goes through ``key_revoke`` (``key.revoked`` by the system, reason "unused
+    for N days") and e-mails the key's owner on commit; rows are claimed with SKIP LOCKED.
+    """
+    now = now or timezone.now()
+    revoked = 0
+    tenants = Tenant.objects.filter(revoke_unused_after_days__isnull=False).order_by("id")
+    for tenant in tenants:
+        days = tenant.revoke_unused_after_days
+        try:
+            cutoff = now - timedelta(days=days)
+        except OverflowError:
+            continue  # a policy longer than the calendar: nothing can be that old
+        while True:
+            with transaction.atomic():
+                keys = list(
+                    ApiKey.objects.for_tenant(tenant)
+                    .usable(now)
+                    .select_for_update(skip_locked=True, of=("self",))
+                    .select_related("tenant", "user", "service_id")
+                    .annotate(last_seen_at=Coalesce("last_used_at", "created_at"))
+                    .filter(last_seen_at__lte=cutoff)
+                    .order_by("id")[:batch]
+                )
+                for key in keys:
+                    recipients = notifications.key_contacts(key)
+                    key_revoke(actor=_system(), key=key, reason=f"unused for {days} days")
+                    notifications.unused_revoked(key, days, recipients)
+            revoked += len(keys)
+            if len(keys) < batch:
+                break
+    return revoked
+
+
+# --- Usage rollup ---------------------------------------------------------------------------
+
+
+def network_of(ip: str) -> str | None:
+    """Return the network a client address belongs to for new-network alerts: its /24 (IPv4)
+    or /64 (IPv6), or None for something that is not an address."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    prefix = 24 if address.version == 4 else 64
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def _state() -> None:
+    if not RollupState.objects.filter(name=ROLLUP).exists():
+        try:
+            with transaction.atomic():
+                RollupState.objects.create(name=ROLLUP)
+        except IntegrityError:  # another host created it first
+            pass
+
+
+def keys_usage_rollup(
+    *,
+    now: datetime | None = None,
+    window: timedelta | None = None,
+    batch: int = ROLLUP_BATCH,
+) -> int:
+    """Count the ``api.request``/``api.denied`` events recorded since the last run into daily
+    counts, client addresses, used scopes and networks per key; return how many were counted.
+
+    Incremental: the last event id read is kept in ``RollupState``, whose row lock (SKIP LOCKED)
+    lets one host roll up at a time. Events younger than ``window`` (default
+    KEYWARD_USAGE_ROLLUP_DELAY seconds) wait for the next run, so a
+    slower transaction that took a lower id is never passed over (as ``audit_seal`` does). The
+    first use of a key from a network records ``key.new_network`` (and e-mails its owner when the
+    key has ``alert_on_new_network``) in the same transaction as the counts.
+    """
+    now = now or timezone.now()
+    if window is None:
+        window = timedelta(seconds=settings.KEYWARD_USAGE_ROLLUP_DELAY)
+    _state()
+    counted = 0
+    while True:
+        with transaction.atomic():
+            state = (
+                RollupState.objects.select_for_update(skip_locked=True).filter(name=ROLLUP).first()
+            )
+            if state is None:
+                return counted  # another host is rolling up right now
+            last = state.last_event_id
+            young = (
+                AuditEvent.objects.filter(id__gt=last, occurred_at__gt=now - window)
+                .order_by("id")
+                .values_list("id", flat=True)
+                .first()
+            )
+            if young is not None:
+                upto = young - 1
+            else:
+                upto = AuditEvent.objects.filter(id__gt=last).aggregate(top=Max("id"))["top"]
+            if upto is None or upto <= last:
+                return counted
+            rows = list(
+                AuditEvent.objects.filter(
+                    id__gt=last, id__lte=upto, action__in=REQUEST_ACTIONS, target_kind="key"
+                )
+                .order_by("id")
+                .values_list("id", "occurred_at", "action", "target_id", "ip", "metadata")[:batch]
+            )
+            more = len(rows) == batch
+            _roll_up(rows)
+            state.last_event_id = rows[-1][0] if more else upto
+            state.updated_at = now
+            state.save(update_fields=["last_event_id", "updated_at"])
+        counted += len(rows)
+        if not more:
+            return counted
+
+
+def _roll_up(rows) -> None:
+    days: dict = defaultdict(lambda: [0, 0])
+    ips: dict = {}
+    scopes: dict = {}
+    networks: dict = {}
+    for _id, at, action, target_id, ip, metadata in rows:
+        if not target_id.isdigit():
+            continue
+        key_id = int(target_id)
+        counts = days[(key_id, at.astimezone(UTC).date())]
+        counts[0] += 1
+        if action == "api.denied":
+            counts[1] += 1
+        else:
+            # SECURITY: only a request that passed HasScope carries the scopes it was granted.
+            for scope in (metadata or {}).get("scopes") or ():
+                seen = scopes.setdefault((key_id, str(scope)[:64]), [at, at])
+                seen[1] = at
+        if ip:
+            seen = ips.setdefault((key_id, ip), [at, at, 0])
+            seen[1] = at
+            seen[2] += 1
+            network = network_of(ip)
+            if network is not None:
+                networks.setdefault((key_id, network), (at, ip))
+    key_ids = {key_id for key_id, _ in days}
+    live = set(ApiKey.objects.filter(pk__in=key_ids).values_list("pk", flat=True))
+    _save_days({k: v for k, v in days.items() if k[0] in live})
+    _save_ips({k: v for k, v in ips.items() if k[0] in live})
+    _save_scopes({k: v for k, v in scopes.items() if k[0] in live})
+    _save_networks({k: v for k, v in networks.items() if k[0] in live})
+
+
+def _existing(model, field: str, pairs) -> dict:
+    if not pairs:
+        return {}
+    rows = model.objects.filter(
+        key_id__in={k for k, _ in pairs}, **{f"{field}__in": {v for _, v in pairs}}
+    )
+    return {(row.key_id, getattr(row, field)): row for row in rows}
+
+
+def _save_days(days: dict) -> None:
+    existing = _existing(KeyUsageDay, "day", days)
+    new, changed = [], []
+    for (key_id, day), (requests, denied) in days.items():
+        row = existing.get((key_id, day))
+        if row is None:
+            new.append(KeyUsageDay(key_id=key_id, day=day, requests=requests, denied=denied))
+        else:
+            row.requests += requests
+            row.denied += denied
+            changed.append(row)
+    KeyUsageDay.objects.bulk_create(new)
+    KeyUsageDay.objects.bulk_update(changed, ["requests", "denied"])
+
+
+def _save_ips(ips: dict) -> None:
+    existing = _existing(KeyClientIP, "ip", ips)
+    new, changed = [], []
+    for (key_id, ip), (first, last, count) in ips.items():
+        row = existing.get((key_id, ip))
+        if row is None:
+            new.append(
+                KeyClientIP(
+                    key_id=key_id, ip=ip, first_seen_at=first, last_seen_at=last, requests=count
+                )
+            )
+        else:
+            row.first_seen_at = min(row.first_seen_at, first)
+            row.last_seen_at = max(row.last_seen_at, last)
+            row.requests += count
+            changed.append(row)
+    KeyClientIP.objects.bulk_create(new)
+    KeyClientIP.objects.bulk_update(changed, ["first_seen_at", "last_seen_at", "requests"])
+
+
+def _save_scopes(scopes: dict) -> None:
+    existing = _existing(KeyScopeUse, "scope", scopes)
+    new, changed = [], []
+    for (key_id, scope), (first, last) in scopes.items():
+        row = existing.get((key_id, scope))
+        if row is None:
+            new.append(
+                KeyScopeUse(key_id=key_id, scope=scope, first_used_at=first, last_used_at=last)
+            )
+        else:
+            row.first_used_at = min(row.first_used_at, first)
+            row.last_used_at = max(row.last_used_at, last)
+            changed.append(row)
+    KeyScopeUse.objects.bulk_create(new)
+    KeyScopeUse.objects.bulk_update(changed, ["first_used_at", "last_used_at"])
+
+
+def _save_networks(networks: dict) -> None:
+    existing = _existing(KeyNetwork, "network", networks)
+    fresh = {k: v for k, v in networks.items() if k not in existing}
+    if not fresh:
+        return
+    keys = ApiKey.objects.select_related("tenant", "user", "service_id").in_bulk(
+        {key_id for key_id, _ in fresh}
+    )
+    KeyNetwork.objects.bulk_create(
+        KeyNetwork(key_id=key_id, network=network, first_seen_at=at, first_ip=ip)
+        for (key_id, network), (at, ip) in fresh.items()
+    )
+    for (key_id, network), (at, ip) in sorted(fresh.items(), key=lambda item: item[1][0]):
+        key = keys[key_id]
+        recipients = notifications.key_contacts(key) if key.alert_on_new_network else []
+        audit.record(
+            "key.new_network",
+            actor=_system(),
+            tenant=key.tenant,
+            target=key,
+            ip=ip,
+            metadata={
+                "network": network,
+                "first_seen_at": at.isoformat(),
+                "alerted": recipients,
+            },
+        )
+        if recipients:
+            notifications.new_network(key, network, ip, recipients)

@@ -62,6 +62,11 @@ class ApiKey(models.Model):
     expired_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    # E-mail the owner when keys_maintain sees the key used from a network it never used before.
+    alert_on_new_network = models.BooleanField(default=False)
+    # Lead time in days (7, then 1) of the last expiry warning keys_maintain sent; set in the same
+    # transaction as its key.expiry_warning_sent event, so each warning goes out once.
+    expiry_warning_days = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
 
     objects = ApiKeyQuerySet.as_manager()
     audit_kind = "key"
@@ -113,6 +118,21 @@ class ApiKey(models.Model):
     def is_expired(self, now=None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
+    def inactivity_revocation_at(self, now=None):
+        """Return when keys_maintain revokes this key for inactivity under its tenant's policy,
+        or None (policy off, key no longer usable, or it expires first)."""
+        days = self.tenant.revoke_unused_after_days
+        now = now or timezone.now()
+        if days is None or self.revoked_at is not None or self.is_expired(now):
+            return None
+        try:
+            at = (self.last_used_at or self.created_at) + timedelta(days=days)
+        except OverflowError:
+            return None
+        if self.expires_at is not None and self.expires_at <= at:
+            return None
+        return at
+
     def status(self, now=None) -> str:
         """Return one of revoked, expired, rotated (in grace), expiring, active."""
         now = now or timezone.now()
@@ -129,3 +149,86 @@ class ApiKey(models.Model):
             if self.expires_at - now <= window:
                 return "expiring"
         return "active"
+
+
+# --- Usage, rolled up from the audit log by keys_maintain (never written on the request path) ---
+
+
+class KeyUsageDay(models.Model):
+    """Requests made with one key on one UTC day: every request, and how many were denied."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="usage_days")
+    day = models.DateField()
+    requests = models.PositiveIntegerField(default=0)
+    denied = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "day"], name="keyusageday_key_day_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} {self.day}: {self.requests}"
+
+
+class KeyClientIP(models.Model):
+    """A client address a key was presented from, with when it was first and last seen."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="client_ips")
+    ip = models.GenericIPAddressField()
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    requests = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "ip"], name="keyclientip_key_ip_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} {self.ip}"
+
+
+class KeyNetwork(models.Model):
+    """A network (/24 for IPv4, /64 for IPv6) a key was presented from: a new one is an event."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="networks")
+    network = models.CharField(max_length=50)
+    first_seen_at = models.DateTimeField()
+    first_ip = models.GenericIPAddressField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "network"], name="keynetwork_key_network_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} {self.network}"
+
+
+class KeyScopeUse(models.Model):
+    """A scope a key's requests needed and were granted, with when it was first and last used."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="scope_uses")
+    scope = models.CharField(max_length=64)
+    first_used_at = models.DateTimeField()
+    last_used_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "scope"], name="keyscopeuse_key_scope_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} {self.scope}"
+
+
+class RollupState(models.Model):
+    """How far a rollup has read the audit log: the last event id it has counted."""
+
+    name = models.CharField(max_length=32, unique=True)
+    last_event_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.last_event_id}"

@@ -85,4 +85,7 @@ class HasScope(BasePermission):
         beyond = [s for s in required if s not in ceiling]
         if beyond:
             raise InsufficientScope(ROLE_LACKS_SCOPE % {"scopes": ", ".join(beyond)}, required)
+        # The scopes granted go into the request's audit event: keys_maintain rolls them up into
+        # the scopes each key really uses (least-privilege review), at no cost per request.
+        request._keyward_scopes = required
         return True

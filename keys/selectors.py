@@ -1,12 +1,17 @@
 """Tenant-scoped reads of keys: the only code that turns a role into a key filter."""
 
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404
+from django.utils import timezone
 
 from accounts import roles
 from accounts.models import ServiceID
 from audit.models import AuditEvent
-from keys.models import ApiKey
+from keys.models import ApiKey, KeyClientIP, KeyScopeUse, KeyUsageDay
 from keys.principals import Principal
 
 
@@ -66,3 +71,153 @@ def key_recent_events(principal: Principal, key: ApiKey, limit: int = 20):
         .filter(target_kind=ApiKey.audit_kind, target_id=str(key.pk))
         .order_by("-id")[:limit]
     )
+
+
+# --- Usage and least privilege (rolled up by keys_maintain) ---------------------------------
+
+USAGE_DAYS = 30
+RECENT_REQUESTS = 50
+CLIENT_IPS = 100
+UNUSED_SCOPE_DAYS = 90
+REQUEST_ACTIONS = ("api.request", "api.denied")
+REVIEW_DENIED = "Your role does not allow reviewing the tenant's keys."
+
+
+@dataclass(frozen=True)
+class UsageDay:
+    day: date
+    requests: int
+    denied: int
+
+
+def key_usage_days(key: ApiKey, *, days: int = USAGE_DAYS, today: date | None = None):
+    """Return ``days`` UsageDay rows ending today (UTC), oldest first, zero-filled."""
+    today = today or timezone.now().date()
+    first = today - timedelta(days=days - 1)
+    counts = {
+        row.day: row for row in KeyUsageDay.objects.filter(key=key, day__gte=first, day__lte=today)
+    }
+    out = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        row = counts.get(day)
+        out.append(UsageDay(day, row.requests if row else 0, row.denied if row else 0))
+    return out
+
+
+def key_client_ips(key: ApiKey, limit: int = CLIENT_IPS):
+    """Return the addresses ``key`` was presented from, most recently seen first."""
+    return KeyClientIP.objects.filter(key=key).order_by("-last_seen_at", "ip")[:limit]
+
+
+def key_scope_uses(key: ApiKey) -> dict[str, datetime]:
+    """Return, per scope the key's requests were granted, when it was last used."""
+    return dict(KeyScopeUse.objects.filter(key=key).values_list("scope", "last_used_at"))
+
+
+def key_recent_requests(principal: Principal, key: ApiKey, limit: int = RECENT_REQUESTS):
+    """Return the latest API requests made with ``key`` (denied ones too), newest first."""
+    if key.tenant_id != principal.tenant.pk:
+        raise Http404("No such key.")
+    return (
+        AuditEvent.objects.for_tenant(principal.tenant)
+        .filter(target_kind=ApiKey.audit_kind, target_id=str(key.pk), action__in=REQUEST_ACTIONS)
+        .order_by("-id")[:limit]
+    )
+
+
+def _lineage(key_id: int, parents: dict[int, int | None]) -> list[int]:
+    """Return ``key_id`` and the keys it was rotated from, newest first (cycles cannot occur:
+    a successor is always created after its predecessor, but stop at 100 anyway)."""
+    chain = [key_id]
+    while len(chain) < 100:
+        parent = parents.get(chain[-1])
+        if parent is None:
+            break
+        chain.append(parent)
+    return chain
+
+
+def key_used_scopes(key: ApiKey, *, since: datetime) -> set[str]:
+    """Return the scopes ``key``, or a key it was rotated from, was granted since ``since``.
+
+    A rotation issues a new key with the same scopes: its predecessors' use counts, so that
+    rotating often never hides an unused scope.
+    """
+    chain, current = [key.pk], key.rotated_from_id
+    while current is not None and len(chain) < 100:
+        chain.append(current)
+        current = ApiKey.objects.filter(pk=current).values_list("rotated_from_id", flat=True)[0]
+    return set(
+        KeyScopeUse.objects.filter(key_id__in=chain, last_used_at__gte=since).values_list(
+            "scope", flat=True
+        )
+    )
+
+
+@dataclass
+class ReviewedKey:
+    key: ApiKey
+    unused_scopes: list[str] = field(default_factory=list)
+    used_scopes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class KeyReview:
+    over_scoped: list[ReviewedKey]
+    no_expiry: list[ApiKey]
+    orphaned: list[ApiKey]
+    since: datetime
+
+
+def may_review_keys(principal: Principal) -> bool:
+    """Return whether ``principal`` may read the tenant's key review (key managers, auditors)."""
+    return roles.may(principal.role, roles.Action.KEYS_MANAGE_ALL) or roles.may(
+        principal.role, roles.Action.AUDIT_READ
+    )
+
+
+def key_review(principal: Principal, now: datetime | None = None) -> KeyReview:
+    """Return the tenant's active keys that deserve a look: scopes unused for 90 days (keys
+    observed that long, rotations included), no expiry, owner no longer a member.
+
+    Raises PermissionDenied unless the role may manage every key or read the audit log.
+    """
+    if not may_review_keys(principal):
+        raise PermissionDenied(REVIEW_DENIED)
+    now = now or timezone.now()
+    since = now - timedelta(days=UNUSED_SCOPE_DAYS)
+    tenant = principal.tenant
+    active = (
+        ApiKey.objects.for_tenant(tenant)
+        .active()
+        .usable(now)
+        .select_related("user", "service_id")
+        .order_by("name", "id")
+    )
+    all_keys = list(
+        ApiKey.objects.for_tenant(tenant).values_list("id", "rotated_from_id", "created_at")
+    )
+    parents = {pk: parent for pk, parent, _ in all_keys}
+    created = {pk: at for pk, _, at in all_keys}
+    used: dict[int, set[str]] = {}
+    for key_id, scope in KeyScopeUse.objects.filter(
+        key__tenant=tenant, last_used_at__gte=since
+    ).values_list("key_id", "scope"):
+        used.setdefault(key_id, set()).add(scope)
+    over_scoped = []
+    for key in active:
+        chain = _lineage(key.pk, parents)
+        if created[chain[-1]] > since:
+            continue  # not observed for the whole window yet
+        used_here = set().union(*(used.get(k, set()) for k in chain))
+        unused = [s for s in key.scopes if s not in used_here]
+        if unused:
+            over_scoped.append(ReviewedKey(key, unused, [s for s in key.scopes if s in used_here]))
+    no_expiry = [key for key in active if key.expires_at is None]
+    orphaned = list(
+        active.filter(user__isnull=False).filter(
+            ~Q(user__memberships__tenant=tenant) | Q(user__is_active=False)
+        )
+    )
+    return KeyReview(over_scoped, no_expiry, orphaned, since)

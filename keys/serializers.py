@@ -120,3 +120,68 @@ class MemberOutputSerializer(serializers.Serializer):
     full_name = serializers.CharField(source="user.full_name")
     role = serializers.ChoiceField(choices=Role.choices)
     created_at = serializers.DateTimeField()
+
+
+class KeyUsageDayOutputSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    requests = serializers.IntegerField(help_text="Requests made with the key, denied included.")
+    denied = serializers.IntegerField()
+
+
+class KeyClientIpOutputSerializer(serializers.Serializer):
+    ip = serializers.IPAddressField()
+    first_seen_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField()
+    requests = serializers.IntegerField()
+
+
+class KeyScopeUseOutputSerializer(serializers.Serializer):
+    scope = serializers.CharField()
+    last_used_at = serializers.DateTimeField()
+
+
+class KeyRequestOutputSerializer(serializers.Serializer):
+    """One API request made with the key, from the audit log."""
+
+    id = serializers.IntegerField()
+    occurred_at = serializers.DateTimeField()
+    action = serializers.CharField()
+    outcome = serializers.CharField()
+    method = serializers.CharField(source="metadata.method", default="")
+    path = serializers.CharField(source="metadata.path", default="")
+    status = serializers.IntegerField(source="metadata.status", default=None, allow_null=True)
+    reason = serializers.CharField(source="metadata.reason", default="")
+    ip = serializers.IPAddressField(allow_null=True)
+    request_id = serializers.CharField()
+
+
+class KeyUsageOutputSerializer(serializers.Serializer):
+    """Counts come from the daily rollup (keys_maintain); requests from the audit log."""
+
+    key = serializers.IntegerField(source="key.pk")
+    days = KeyUsageDayOutputSerializer(many=True, help_text="The last 30 days (UTC), oldest first.")
+    client_ips = KeyClientIpOutputSerializer(many=True)
+    scopes_used = KeyScopeUseOutputSerializer(many=True)
+    recent_requests = KeyRequestOutputSerializer(
+        many=True, help_text="The latest 50, newest first."
+    )
+
+
+class LeakReportItemInputSerializer(serializers.Serializer):
+    """One exposed token, as secret scanners report it."""
+
+    token = serializers.CharField(help_text="The exposed token.")
+    type = serializers.CharField(required=False, help_text="The scanner's name for its kind.")
+    url = serializers.CharField(required=False, help_text="Where it was found.")
+    source = serializers.CharField(required=False, help_text="e.g. content, commit, gist.")
+
+
+class LeakFindingOutputSerializer(serializers.Serializer):
+    token_hint = serializers.CharField(
+        allow_null=True, help_text="The token's hint (never the token); null if not a Keyward key."
+    )
+    is_true_positive = serializers.BooleanField(help_text="The token is a key Keyward issued.")
+    action = serializers.ChoiceField(
+        choices=["revoked", "notified", "revoked_and_notified", "none"],
+        help_text="What the tenant's leak policy did (none: not a key, or no longer usable).",
+    )

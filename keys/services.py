@@ -1,7 +1,7 @@
 """Issue, revoke and rotate keys. Each service enforces the tenant's policy and commits with its
 audit event; issuing and rotating return ``(api_key, plaintext)`` exactly once."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -39,6 +39,17 @@ GRACE_CHOICES = {
 
 def _now() -> datetime:
     return timezone.now()
+
+
+def _after(moment: datetime, lifetime: timedelta | int) -> datetime:
+    """Return ``moment`` plus ``lifetime`` (a timedelta or days), or the last representable
+    moment when that lies past year 9999: an operator may set a policy of up to 2**31 - 1 days
+    in the admin, and date arithmetic must never turn that into a 500."""
+    try:
+        delta = lifetime if isinstance(lifetime, timedelta) else timedelta(days=lifetime)
+        return moment + delta
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def _owner_role(tenant, owner: User | ServiceID) -> str:
@@ -85,6 +96,15 @@ def _authorize_manage(actor: Principal | Actor, key: ApiKey) -> None:
     raise PermissionDenied(NOT_YOURS)
 
 
+def may_manage_key(actor: Principal | Actor, key: ApiKey) -> bool:
+    """Return whether ``actor`` may revoke, rotate, narrow or change ``key``."""
+    try:
+        _authorize_manage(actor, key)
+    except PermissionDenied:
+        return False
+    return True
+
+
 def validate_policy(
     *, tenant, owner_role: str, scopes, expires_at: datetime | None, allowed_ips, now: datetime
 ) -> tuple[list[str], list[str]]:
@@ -106,7 +126,7 @@ def validate_policy(
             errors["expires_at"] = [EXPIRY_REQUIRED]
     elif expires_at <= now:
         errors["expires_at"] = [EXPIRY_PAST]
-    elif expires_at > now + timedelta(days=tenant.max_key_lifetime_days, minutes=5):
+    elif expires_at > _after(_after(now, tenant.max_key_lifetime_days), timedelta(minutes=5)):
         errors["expires_at"] = [EXPIRY_TOO_LONG % {"days": tenant.max_key_lifetime_days}]
     networks: list[str] = []
     try:
@@ -134,7 +154,18 @@ def _audit_actor(actor: Principal | Actor):
     return actor if isinstance(actor, Actor) else actor.audit_actor
 
 
-def _create(*, tenant, owner, name, scopes, networks, expires_at, created_by, rotated_from=None):
+def _create(
+    *,
+    tenant,
+    owner,
+    name,
+    scopes,
+    networks,
+    expires_at,
+    created_by,
+    rotated_from=None,
+    alert_on_new_network=False,
+):
     kind = tokens.Kind.SERVICE if isinstance(owner, ServiceID) else tokens.Kind.PERSONAL
     plaintext = tokens.generate(kind)
     key = ApiKey(
@@ -149,6 +180,7 @@ def _create(*, tenant, owner, name, scopes, networks, expires_at, created_by, ro
         expires_at=expires_at,
         created_by=created_by,
         rotated_from=rotated_from,
+        alert_on_new_network=alert_on_new_network,
     )
     key.save()
     return key, plaintext
@@ -166,6 +198,7 @@ def key_issue(
     allowed_ips=(),
     request=None,
     now: datetime | None = None,
+    alert_on_new_network: bool = False,
 ) -> tuple[ApiKey, str]:
     """Issue a key for ``owner`` within the tenant policy; return it and its plaintext, once.
 
@@ -193,6 +226,7 @@ def key_issue(
         networks=networks,
         expires_at=expires_at,
         created_by=created_by,
+        alert_on_new_network=alert_on_new_network,
     )
     audit.record(
         "key.issued",
@@ -205,6 +239,7 @@ def key_issue(
             "scopes": clean_scopes,
             "expires_at": expires_at.isoformat() if expires_at else None,
             "allowed_ips": networks,
+            **({"alert_on_new_network": True} if alert_on_new_network else {}),
         },
     )
     return key, plaintext
@@ -262,13 +297,15 @@ def key_rotate(
     owner = old.service_id if old.service_id_id else old.user
     owner_role = _owner_role(tenant, owner)
     lifetime = (old.expires_at - old.created_at) if old.expires_at else None
+    expires_at = None
     if lifetime is None and not tenant.allow_non_expiring_keys:
         # The policy changed since this key was issued: rotation is how a key comes back into
         # policy, so the successor gets the tenant's default lifetime instead of failing.
-        lifetime = timedelta(days=tenant.default_key_lifetime_days)
-    if lifetime is not None:
-        lifetime = min(lifetime, timedelta(days=tenant.max_key_lifetime_days))
-    expires_at = now + lifetime if lifetime is not None else None
+        expires_at = _after(now, tenant.default_key_lifetime_days)
+    elif lifetime is not None:
+        expires_at = _after(now, lifetime)
+    if expires_at is not None:
+        expires_at = min(expires_at, _after(now, tenant.max_key_lifetime_days))
     clean_scopes, networks = validate_policy(
         tenant=tenant,
         owner_role=owner_role,
@@ -299,6 +336,7 @@ def key_rotate(
         expires_at=expires_at,
         created_by=None if isinstance(actor, Actor) else actor.user,
         rotated_from=old,
+        alert_on_new_network=old.alert_on_new_network,
     )
     audit.record(
         "key.rotated",
@@ -316,3 +354,160 @@ def key_rotate(
         },
     )
     return new, plaintext
+
+
+# --- Lifecycle: least privilege, alerts, operator look-ups (issue 8) ---------------------------
+
+NOTHING_USED = (
+    "This key used none of its scopes in the last %(days)d days: narrowing would leave it "
+    "with none. Revoke it instead."
+)
+NOTHING_TO_NARROW = "This key used every scope it holds in the last %(days)d days."
+NOT_NARROWABLE = "Only an active key can be narrowed."
+UNUSED_SCOPE_DAYS = 90
+
+
+@transaction.atomic
+def key_narrow_scopes(
+    *, actor: Principal | Actor, key: ApiKey, request=None, now: datetime | None = None
+) -> ApiKey:
+    """Narrow ``key``'s scopes to those it (or the keys it was rotated from) used in the last
+    UNUSED_SCOPE_DAYS days. Records ``key.scopes_narrowed`` with the scopes before and after.
+
+    Raises PermissionDenied (actor may not manage the key) or ValidationError (not active,
+    nothing used: never narrows to nothing, or nothing to remove).
+    """
+    from keys.selectors import key_used_scopes
+
+    now = now or _now()
+    _authorize_manage(actor, key)
+    locked = ApiKey.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=key.pk)
+    if locked.status(now) not in ("active", "expiring"):
+        raise ValidationError(NOT_NARROWABLE)
+    used = key_used_scopes(locked, since=now - timedelta(days=UNUSED_SCOPE_DAYS))
+    after = [scope for scope in locked.scopes if scope in used]
+    if not after:
+        raise ValidationError(NOTHING_USED % {"days": UNUSED_SCOPE_DAYS})
+    if after == list(locked.scopes):
+        raise ValidationError(NOTHING_TO_NARROW % {"days": UNUSED_SCOPE_DAYS})
+    before = list(locked.scopes)
+    locked.scopes = after
+    locked.save(update_fields=["scopes"])
+    audit.record(
+        "key.scopes_narrowed",
+        actor=_audit_actor(actor),
+        tenant=locked.tenant,
+        target=locked,
+        request=request,
+        metadata={
+            "before": before,
+            "after": after,
+            "removed": [scope for scope in before if scope not in after],
+            "unused_days": UNUSED_SCOPE_DAYS,
+        },
+    )
+    key.scopes = after
+    return locked
+
+
+@transaction.atomic
+def key_set_network_alert(
+    *, actor: Principal | Actor, key: ApiKey, enabled: bool, request=None
+) -> ApiKey:
+    """Turn the key's new-network e-mail alert on or off. Records ``key.network_alert_changed``
+    (nothing when it already is as asked)."""
+    _authorize_manage(actor, key)
+    locked = ApiKey.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=key.pk)
+    if locked.revoked_at is not None:
+        raise ValidationError(ALREADY_REVOKED)
+    if locked.alert_on_new_network == enabled:
+        return locked
+    locked.alert_on_new_network = enabled
+    locked.save(update_fields=["alert_on_new_network"])
+    audit.record(
+        "key.network_alert_changed",
+        actor=_audit_actor(actor),
+        tenant=locked.tenant,
+        target=locked,
+        request=request,
+        metadata={"enabled": enabled},
+    )
+    key.alert_on_new_network = enabled
+    return locked
+
+
+class LookupResult:
+    """What an operator's look-up found: ``key`` (or None) and ``outcome``."""
+
+    NOT_A_KEY = "not_a_keyward_key"
+    NO_SUCH_KEY = "no_such_key"
+    FOUND = "found"
+
+    def __init__(self, outcome: str, key: ApiKey | None = None, hint: str = "") -> None:
+        self.outcome, self.key, self.hint = outcome, key, hint
+
+    @property
+    def message(self) -> str:
+        if self.outcome == self.NOT_A_KEY:
+            return "not a Keyward key (its format or checksum is wrong)"
+        if self.outcome == self.NO_SUCH_KEY:
+            return f"no such key ({self.hint}): well-formed, but Keyward never issued it"
+        return f"{self.key.name} ({self.hint})"
+
+    def facts(self, now: datetime | None = None) -> list[tuple[str, str]]:
+        """Return (label, value) lines describing the key found (none if nothing was found)."""
+        key = self.key
+        if key is None:
+            return []
+
+        def when(moment) -> str:
+            return f"{moment:%Y-%m-%d %H:%M:%S} UTC" if moment else "never"
+
+        last = when(key.last_used_at)
+        if key.last_used_at and key.last_used_ip:
+            last += f" from {key.last_used_ip}"
+        facts = [
+            ("Key", f"{key.name} ({key.hint}), id {key.pk}"),
+            ("Kind", "personal access token" if key.is_personal else "service key"),
+            ("Tenant", f"{key.tenant.slug} ({key.tenant.name})"),
+            ("Owner", key.user.email if key.user_id else f"service ID {key.service_id.name}"),
+            ("Status", key.status(now)),
+            ("Scopes", ", ".join(key.scopes) or "none"),
+            ("Created", when(key.created_at)),
+            ("Expires", when(key.expires_at)),
+            ("Last used", last),
+        ]
+        if key.revoked_at:
+            reason = f": {key.revoked_reason}" if key.revoked_reason else ""
+            facts.append(("Revoked", when(key.revoked_at) + reason))
+        return facts
+
+
+@transaction.atomic
+def key_lookup_token(*, actor: Actor, token: str, request=None) -> LookupResult:
+    """Find the key a plaintext token belongs to, for incident response. Records
+    ``key.looked_up`` (with the token's hint, never the token) whatever the outcome.
+
+    A string that fails the format or checksum is "not a Keyward key" with no key query.
+    """
+    parsed = tokens.parse(token.strip())
+    if parsed is None:
+        result = LookupResult(LookupResult.NOT_A_KEY)
+    else:
+        key = (
+            ApiKey.objects.select_related("tenant", "user", "service_id")
+            .filter(digest=tokens.digest(parsed.token))
+            .first()
+        )
+        outcome = LookupResult.FOUND if key is not None else LookupResult.NO_SUCH_KEY
+        result = LookupResult(outcome, key, parsed.hint)
+    audit.record(
+        "key.looked_up",
+        actor=actor,
+        tenant=result.key.tenant if result.key else None,
+        target=result.key,
+        outcome="success" if result.key else "failure",
+        request=request,
+        metadata={"result": result.outcome, "hint": result.hint},
+    )
+    return result

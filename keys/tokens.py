@@ -68,6 +68,12 @@ def parse(raw: object) -> ParsedToken | None:
     return ParsedToken(kind=Kind(match["kind"]), token=raw)
 
 
+def looks_like(raw: str) -> bool:
+    """Return whether ``raw`` holds something shaped like a token (prefix, kind, ``_`` and a
+    run of base62), checksum or not: for refusing tokens where they must never be typed."""
+    return _loose_pattern(conf.settings.TOKEN_PREFIX).search(raw) is not None
+
+
 def digest(token: str) -> bytes:
     """Return the 32-byte SHA-256 digest under which ``token`` is stored."""
     return hashlib.sha256(token.encode()).digest()
@@ -98,3 +104,8 @@ def _pattern(prefix: str) -> re.Pattern[str]:
     kinds = "".join(Kind)
     body = f"[0-9A-Za-z]{{{RANDOM_LENGTH + CHECKSUM_LENGTH}}}"
     return re.compile(f"{re.escape(prefix)}(?P<kind>[{kinds}])_{body}")
+
+
+@functools.lru_cache(maxsize=8)
+def _loose_pattern(prefix: str) -> re.Pattern[str]:
+    return re.compile(f"{re.escape(prefix)}[{''.join(Kind)}]_[0-9A-Za-z]{{16,}}")

@@ -1,22 +1,29 @@
 """Portal pages for keys: list, issue (one-time page), detail, revoke, rotate; tenant key policy."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_cache_control
+from django.views.decorators.http import require_POST
 
 from accounts import roles
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.decorators import sudo_required, tenant_view
 from keys import forms, selectors, services
+from keys.charts import usage_chart
 from keys.principals import Principal
 from keys.scopes import describe
 
 ALL_KEYS_PER_PAGE = 50
+# The key page announces an inactivity revocation this long before it happens.
+INACTIVITY_NOTICE_DAYS = 30
 API_EXAMPLE_PATH = "/api/v1/whoami/"
 
 
@@ -71,7 +78,11 @@ def key_list_view(request):
     return render(
         request,
         "keys/apikey_list.html",
-        {"own_keys": selectors.key_list_personal(principal), "all_keys": all_keys},
+        {
+            "own_keys": selectors.key_list_personal(principal),
+            "all_keys": all_keys,
+            "may_review": selectors.may_review_keys(principal),
+        },
     )
 
 
@@ -92,6 +103,7 @@ def _issue(request, *, owner, owner_role: str, back: str, service_id=None):
                     scopes=data["scopes"],
                     expires_at=data["expires_at"],
                     allowed_ips=data["allowed_ips"],
+                    alert_on_new_network=data["alert_on_new_network"],
                     request=request,
                 )
             except (ValidationError, PermissionDenied) as error:
@@ -133,17 +145,103 @@ def _successor(key):
         return None
 
 
+def _scope_rows(key, now) -> tuple[list[dict], bool]:
+    """Return each scope with its description and last use, and whether narrowing would help
+    (some scopes used in the review window, some not)."""
+    uses = selectors.key_scope_uses(key)
+    used = selectors.key_used_scopes(key, since=now - timedelta(days=selectors.UNUSED_SCOPE_DAYS))
+    rows = [
+        {
+            "scope": scope,
+            "description": describe(scope),
+            "last_used_at": uses.get(scope),
+            "recently_used": scope in used,
+        }
+        for scope in key.scopes
+    ]
+    recent = [row for row in rows if row["recently_used"]]
+    return rows, 0 < len(recent) < len(rows)
+
+
 @tenant_view()
 def key_detail_view(request, pk: int):
     principal = _principal(request)
     key = selectors.key_get(principal, pk)
+    now = timezone.now()
+    scope_rows, narrowable = _scope_rows(key, now)
+    revoke_at = key.inactivity_revocation_at(now)
+    if revoke_at is not None and revoke_at - now > timedelta(days=INACTIVITY_NOTICE_DAYS):
+        revoke_at = None
+    can_manage = services.may_manage_key(principal, key)
     context = {
         "key": key,
         "scopes": _scopes(key),
+        "scope_rows": scope_rows,
+        "unused_scope_days": selectors.UNUSED_SCOPE_DAYS,
+        "can_narrow": can_manage and narrowable and key.status(now) in ("active", "expiring"),
+        "can_manage": can_manage and key.revoked_at is None,
+        "inactivity_revocation_at": revoke_at,
         "successor": _successor(key),
         "events": selectors.key_recent_events(principal, key),
+        "chart": usage_chart(selectors.key_usage_days(key, today=now.date())),
+        "client_ips": selectors.key_client_ips(key),
+        "requests": selectors.key_recent_requests(principal, key),
     }
     return render(request, "keys/apikey_detail.html", context)
+
+
+@tenant_view()
+def key_review_view(request):
+    principal = _principal(request)
+    review = selectors.key_review(principal)
+    context = {
+        "review": review,
+        "unused_scope_days": selectors.UNUSED_SCOPE_DAYS,
+        "can_narrow": roles.may(principal.role, roles.Action.KEYS_MANAGE_ALL),
+        # Auditors read the review, but another person's key page is not theirs to open.
+        "nolink": not roles.may(principal.role, roles.Action.KEYS_MANAGE_ALL),
+    }
+    return render(request, "keys/apikey_review.html", context)
+
+
+def _back_to(request, key):
+    if request.POST.get("next") == "review":
+        return redirect("keys:review", slug=request.tenant.slug)
+    return redirect("keys:detail", slug=request.tenant.slug, pk=key.pk)
+
+
+@tenant_view()
+@require_POST
+@sudo_required
+def key_narrow_view(request, pk: int):
+    key = selectors.key_get(_principal(request), pk)
+    before = list(key.scopes)
+    try:
+        services.key_narrow_scopes(actor=_principal(request), key=key, request=request)
+    except (ValidationError, PermissionDenied) as error:
+        messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
+    else:
+        removed = ", ".join(s for s in before if s not in key.scopes)
+        messages.success(request, f"Key “{key.name}” narrowed: removed {removed}.")
+    return _back_to(request, key)
+
+
+@tenant_view()
+@require_POST
+@sudo_required
+def key_network_alert_view(request, pk: int):
+    key = selectors.key_get(_principal(request), pk)
+    enabled = request.POST.get("enabled") == "on"
+    try:
+        services.key_set_network_alert(
+            actor=_principal(request), key=key, enabled=enabled, request=request
+        )
+    except (ValidationError, PermissionDenied) as error:
+        messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
+    else:
+        state = "on" if enabled else "off"
+        messages.success(request, f"New-network alerts for “{key.name}” are {state}.")
+    return _back_to(request, key)
 
 
 @tenant_view()

@@ -94,3 +94,28 @@ def make_api_key(owner, tenant: Tenant | None = None, *, name: str | None = None
         expires_at=timezone.now() + timedelta(days=options.get("days", 30)),
         allowed_ips=options.get("allowed_ips", ()),
     )
+
+
+# --- Leak reports (issue 8): a P-256 signer made for each test -------------------------------
+
+
+def make_leak_signer():
+    """Return ``(private_key, public_pem)``: an ECDSA P-256 key pair made for this test."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    private_key = ec.generate_private_key(ec.SECP256R1())
+    pem = private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private_key, pem.decode()
+
+
+def sign_leak_report(private_key, body: bytes) -> str:
+    """Return the base64 DER ECDSA/SHA-256 signature of ``body``, as Keyward-Signature wants."""
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return base64.b64encode(private_key.sign(body, ec.ECDSA(hashes.SHA256()))).decode()

@@ -12,6 +12,7 @@ Two halves:
 """
 
 import ast
+import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ import pytest
 from django.conf import settings
 from django.core import mail
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 from django_otp.oath import TOTP
@@ -536,6 +537,85 @@ def _key_exposed(w: World) -> None:
     with w.acting():
         response = w.api_client.get(f"/api/v1/whoami/?access_token={token}")
     assert response.status_code == 400
+
+
+@scenario("key.expiry_warning_sent", actor="system")
+def _key_expiry_warning_sent(w: World) -> None:
+    """manage.py keys_maintain (cron) six days before a 30-day key expires."""
+    key, _ = factories.make_api_key(w.owner_membership)
+    now = timezone.now()
+    ApiKey.objects.filter(pk=key.pk).update(
+        created_at=now - timedelta(days=24), expires_at=now + timedelta(days=6)
+    )
+    with w.acting():
+        call_command("keys_maintain", stdout=StringIO())
+
+
+@scenario("key.new_network", actor="system")
+def _key_new_network(w: World) -> None:
+    """manage.py keys_maintain (cron) after a key's first request from a network."""
+    api, _ = w.api_as(w.owner_membership, scopes=["keys:read"])
+    assert api.get("/api/v1/whoami/", REMOTE_ADDR="198.51.100.7").status_code == 200
+    with w.acting(), override_settings(KEYWARD_USAGE_ROLLUP_DELAY=0):
+        call_command("keys_maintain", stdout=StringIO())
+
+
+@scenario("key.network_alert_changed", actor="user")
+def _key_network_alert_changed(w: World) -> None:
+    """POST /t/<slug>/keys/<pk>/alerts/ with enabled=on."""
+    key, _ = factories.make_api_key(w.owner_membership)
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(_url("keys:alerts", pk=key.pk), {"enabled": "on"})
+    assert response.status_code == 302
+    assert ApiKey.objects.get(pk=key.pk).alert_on_new_network is True
+
+
+@scenario("key.scopes_narrowed", actor="user")
+def _key_scopes_narrowed(w: World) -> None:
+    """POST /t/<slug>/keys/<pk>/narrow/ after the key used one of its two scopes."""
+    api, key = w.api_as(w.owner_membership, scopes=["keys:read", "members:read"])
+    assert api.get("/api/v1/keys/").status_code == 200
+    with override_settings(KEYWARD_USAGE_ROLLUP_DELAY=0):
+        call_command("keys_maintain", stdout=StringIO())
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(_url("keys:narrow", pk=key.pk))
+    assert response.status_code == 302
+    assert ApiKey.objects.get(pk=key.pk).scopes == ["keys:read"]
+
+
+@scenario("key.leak_reported", actor="system")
+def _key_leak_reported(w: World) -> None:
+    """POST /api/v1/leaks/ with a signed report naming a live key."""
+    _, token = factories.make_api_key(w.owner_membership)
+    private_key, pem = factories.make_leak_signer()
+    body = json.dumps([{"token": token, "type": "keyward", "url": "https://x.test/a"}]).encode()
+    with w.acting(), override_settings(KEYWARD_LEAK_REPORT_PUBLIC_KEYS={"scanner": pem}):
+        response = w.api_client.post(
+            "/api/v1/leaks/",
+            body,
+            content_type="application/json",
+            HTTP_KEYWARD_KEY_ID="scanner",
+            HTTP_KEYWARD_SIGNATURE=factories.sign_leak_report(private_key, body),
+        )
+    assert response.status_code == 200
+
+
+@scenario("key.leak_report_refused", actor="anonymous")
+def _key_leak_report_refused(w: World) -> None:
+    """POST /api/v1/leaks/ without a signature."""
+    with w.acting():
+        response = w.api_client.post("/api/v1/leaks/", "[]", content_type="application/json")
+    assert response.status_code == 401
+
+
+@scenario("key.looked_up", actor="cli")
+def _key_looked_up(w: World) -> None:
+    """manage.py keyward_lookup_token with a token on standard input."""
+    _, token = factories.make_api_key(w.owner_membership)
+    with w.acting():
+        call_command("keyward_lookup_token", stdin=StringIO(token + "\n"), stdout=StringIO())
 
 
 # API

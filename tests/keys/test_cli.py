@@ -134,6 +134,7 @@ def test_no_command_mints_a_persons_token():
         "create_service_id",
         "issue_service_key",
         "keys_maintain",
+        "keyward_lookup_token",
         "revoke_key",
     ]
 

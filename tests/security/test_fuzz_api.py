@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from keys.schema import SCHEME_NAME
 from keys.scopes import BUILTIN_SCOPES
 from tests import factories
 
@@ -83,6 +84,21 @@ def error_is_json_with_code(ctx, response, case):
     return True
 
 
+def status_is_documented(ctx, response, case):
+    """Stricter than status_code_conformance: no status outside the operation's responses.
+
+    The one exception is 405 to a method the path does not have (schemathesis probes those).
+    """
+    documented = {int(code) for code in case.operation.definition.raw["responses"]}
+    if response.request.method.lower() != case.operation.method.lower():
+        assert response.status_code in documented | {401, 405}, response.status_code
+        return True
+    assert response.status_code in documented, (
+        f"{response.status_code} is not documented for {case.operation.label}: {sorted(documented)}"
+    )
+    return True
+
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -90,6 +106,7 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
     error_is_json_with_code,
+    status_is_documented,
 ]
 
 
@@ -105,6 +122,11 @@ class World:
 def world(tenant, owner, other_tenant, settings):
     """Two tenants with members, service IDs and keys, and the two callers' keys."""
     settings.KEYWARD_AUDIT_API_LAG = 0  # let the audit API return the events just written
+    # Request events in the request, inside the example's transaction (the batched writer's own
+    # connection could not see this test's uncommitted rows).
+    settings.KEYWARD_AUDIT_REQUEST_EVENTS = "sync"
+    # Fuzz the handlers, not the per-address throttle of failed authentication (tested elsewhere).
+    settings.KEYWARD_FAILED_AUTH_RATE = "100000/min"
     admin = factories.add_member(tenant, "admin")
     member = factories.add_member(tenant, "member")
     bot = factories.make_service_id(tenant, "deploy-bot", role="admin")
@@ -160,9 +182,35 @@ def _operation(case) -> str:
     return case.operation.definition.raw["operationId"]
 
 
-def _is_api_404(response) -> bool:
-    """An unknown path (a negative path parameter) or an object outside the key's tenant."""
-    return response.status_code == 404 and response.json()["code"] == "not_found"
+def _sent_key(response) -> str | None:
+    """The Authorization header actually sent (schemathesis drops or mangles it in some cases)."""
+    return response.request.headers.get("Authorization")
+
+
+def _needs_a_key(case) -> bool:
+    """Whether the operation is behind the Bearer key scheme (the leak report is not: it is
+    signed instead, and answers 401 ``invalid_signature`` on its own terms)."""
+    raw = case.operation.definition.raw
+    security = raw.get("security", schema.raw_schema.get("security", []))
+    return any(SCHEME_NAME in requirement for requirement in security)
+
+
+def _assert_refused_unless_found(response, case, token: str | None, allowed=frozenset()) -> None:
+    """Without our key: 401; with it: 403 outside ``allowed``. An API 404 (a path that does not
+    exist, or an object of another tenant) and 405 (a method probe) come first."""
+    status, operation = response.status_code, _operation(case)
+    body = response.json()
+    if status == 404 and body["code"] == "not_found" or status == 405 or not _needs_a_key(case):
+        return
+    sent = _sent_key(response)
+    if sent is None or [word.lower() for word in sent.split()[:1]] != ["bearer"]:
+        # No credentials, or another scheme (Basic, garbage): not ours to refuse as invalid.
+        assert (status, body["code"]) == (401, "not_authenticated"), (operation, status, body)
+    elif token is None or sent != f"Bearer {token}":
+        assert (status, body["code"]) == (401, "invalid_token"), (operation, status, body)
+    elif operation not in allowed:
+        assert status == 403, (operation, status, body)
+        assert body["code"] in REFUSED_CODES, body
 
 
 FUZZ = settings(
@@ -184,17 +232,46 @@ def test_all_scopes_key_gets_documented_answers(case, world):
 @FUZZ
 def test_members_read_key_is_refused_everywhere_else(case, world):
     response = _call(case, world, world.wrong_scope_token)
-    if _is_api_404(response) or _operation(case) in WRONG_SCOPE_ALLOWED:
-        return
-    assert response.status_code == 403, f"{_operation(case)} answered {response.status_code}"
-    assert response.json()["code"] in REFUSED_CODES
+    _assert_refused_unless_found(response, case, world.wrong_scope_token, WRONG_SCOPE_ALLOWED)
 
 
 @schema.parametrize()
 @FUZZ
 def test_no_key_is_refused_everywhere(case, world):
     response = _call(case, world, None)
-    if _is_api_404(response):
-        return
-    assert response.status_code == 401, f"{_operation(case)} answered {response.status_code}"
-    assert response.json()["code"] == "not_authenticated"
+    _assert_refused_unless_found(response, case, None)
+
+
+# --- Regressions: what the fuzzing found ------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/v1/keys/%0A1/", "/api/v1/service-ids/1%0A/", "/api/%0A"])
+def test_a_path_with_a_newline_gets_the_api_json_404(client, path):
+    # The API's catch-all route was "^.*$": "." stops at a newline, so such paths fell through
+    # to the portal's HTML 404.
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "operation_id", ["keys_revoke", "service_ids_create", "service_ids_partial_update"]
+)
+def test_operations_with_a_body_document_415(operation_id):
+    # DRF answers 415 to a body that is not JSON; the schema did not say so.
+    operations = [
+        operation
+        for methods in schema.raw_schema["paths"].values()
+        for operation in methods.values()
+        if isinstance(operation, dict) and operation.get("operationId") == operation_id
+    ]
+    assert "415" in operations[0]["responses"]
+
+
+def test_a_body_that_is_not_json_is_a_json_415(api_client, owner, tenant):
+    _, token = factories.make_api_key(owner, tenant, scopes=ALL_SCOPES)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = api_client.post("/api/v1/service-ids/", data="name=x", content_type="text/plain")
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"

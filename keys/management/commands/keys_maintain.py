@@ -1,11 +1,19 @@
+"""Run the key lifecycle jobs once: usage rollup, expiries, expiry warnings, unused keys.
+
+Idempotent and safe on several hosts at once: run it from cron every few minutes.
+"""
+
 from django.core.management.base import BaseCommand
 
-from keys.maintenance import keys_expire
+from keys.maintenance import keys_maintain
 
 
 class Command(BaseCommand):
-    help = "Record the expiry of keys past their expiry date (idempotent; run from cron)."
+    help = (
+        "Roll up key usage, record expiries, e-mail expiry warnings and revoke keys unused for "
+        "their tenant's policy (idempotent; run from cron every few minutes)."
+    )
 
     def handle(self, *args, **options):
-        expired = keys_expire()
-        self.stdout.write(f"{expired} keys expired.")
+        report = keys_maintain()
+        self.stdout.write("\n".join(report.lines()))

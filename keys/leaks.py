@@ -1,0 +1,233 @@
+"""Leaked keys: signed reports from secret scanners, and keys sent in a URL, handled by each
+tenant's leak policy (revoke, notify, or both).
+
+A report is a JSON array of ``{"token", "type", "url", "source"}`` objects, signed with ECDSA
+P-256 / SHA-256 over the raw body; the base64 DER signature comes in ``Keyward-Signature`` and the
+signer's key id in ``Keyward-Key-Id``. Public keys are configured, by key id, in
+``KEYWARD_LEAK_REPORT_PUBLIC_KEYS``. No token is ever logged, recorded or echoed: only its hint.
+"""
+
+import base64
+import binascii
+import functools
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+import audit
+from accounts.models import LeakPolicy
+from audit.services import Actor
+from keys import notifications, tokens
+from keys.models import ApiKey
+from keys.services import key_revoke
+
+SIGNATURE_HEADER = "Keyward-Signature"
+KEY_ID_HEADER = "Keyward-Key-Id"
+MAX_BODY_BYTES = 1024 * 1024
+MAX_TOKENS = 1000
+MAX_FIELD = 500
+EXPOSED_NOTIFY_SECONDS = 3600  # at most one "found in a URL" e-mail per key and hour
+
+NOT_AN_ARRAY = "Send a JSON array of objects with token, type, url and source."
+BAD_ITEM = "Item %(index)d: an object with a string token is required."
+TOO_MANY = f"At most {MAX_TOKENS} tokens per report: split it."
+TOO_LARGE = f"A leak report is at most {MAX_BODY_BYTES} bytes: split it."
+
+
+class Action:
+    """What the policy did with one reported token."""
+
+    NONE = "none"
+    REVOKED = "revoked"
+    NOTIFIED = "notified"
+    REVOKED_AND_NOTIFIED = "revoked_and_notified"
+
+
+class Refusal:
+    """Why a report was refused (audited; the client only hears ``invalid_signature``)."""
+
+    UNSIGNED = "unsigned"
+    UNKNOWN_KEY_ID = "unknown_key_id"
+    BAD_SIGNATURE = "bad_signature"
+
+
+class ReportRefused(Exception):
+    def __init__(self, reason: str, key_id: str = "") -> None:
+        super().__init__(reason)
+        self.reason, self.key_id = reason, key_id
+
+
+@functools.lru_cache(maxsize=32)
+def load_public_key(pem: str) -> ec.EllipticCurvePublicKey:
+    """Return the P-256 public key in ``pem``; raise ValueError for anything else."""
+    try:
+        key = load_pem_public_key(pem.encode())
+    except (TypeError, UnsupportedAlgorithm) as error:
+        raise ValueError(str(error)) from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise ValueError("not an ECDSA P-256 public key")
+    return key
+
+
+def verify_report(body: bytes, key_id: str | None, signature: str | None) -> str:
+    """Return the signer's key id if ``signature`` (base64 DER) signs ``body`` under the public
+    key configured as ``key_id``; raise ReportRefused otherwise."""
+    if not key_id or not signature:
+        raise ReportRefused(Refusal.UNSIGNED, (key_id or "")[:64])
+    pem = settings.KEYWARD_LEAK_REPORT_PUBLIC_KEYS.get(key_id)
+    if not isinstance(pem, str):
+        raise ReportRefused(Refusal.UNKNOWN_KEY_ID, key_id[:64])
+    try:
+        raw = base64.b64decode(signature, validate=True)
+        load_public_key(pem).verify(raw, body, ec.ECDSA(hashes.SHA256()))
+    except (binascii.Error, ValueError, InvalidSignature):
+        raise ReportRefused(Refusal.BAD_SIGNATURE, key_id) from None
+    return key_id
+
+
+def parse_report(body: bytes) -> list[dict]:
+    """Return the report's items as dicts of strings; raise ValidationError for anything else.
+
+    Bounded: at most MAX_TOKENS items (the body's size is bounded by the view).
+    """
+    try:
+        items = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ValidationError(NOT_AN_ARRAY, code="invalid") from None
+    if not isinstance(items, list):
+        raise ValidationError(NOT_AN_ARRAY, code="invalid")
+    if len(items) > MAX_TOKENS:
+        raise ValidationError(TOO_MANY, code="too_many_tokens")
+    report = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("token"), str):
+            raise ValidationError(BAD_ITEM % {"index": index}, code="invalid")
+        where = {
+            field: item[field][:MAX_FIELD]
+            for field in ("type", "url", "source")
+            if isinstance(item.get(field), str)
+        }
+        report.append({"token": item["token"], **where})
+    return report
+
+
+def apply_leak_policy(key: ApiKey, *, actor: Actor, where: dict, notify: bool = True) -> str:
+    """Revoke and/or notify as ``key``'s tenant decided; return the Action taken.
+
+    Call inside the transaction that locked the (usable) key; e-mails go out on its commit to the
+    tenant's owners and admins and the key's owner, saying where the key was found.
+    """
+    policy = key.tenant.leak_policy
+    revoke = policy in (LeakPolicy.REVOKE, LeakPolicy.REVOKE_AND_NOTIFY)
+    tell = policy in (LeakPolicy.NOTIFY, LeakPolicy.REVOKE_AND_NOTIFY)
+    found = where.get("source") or where.get("url") or "a leak report"
+    if revoke:
+        key_revoke(actor=actor, key=key, reason=f"found in public: {found}"[:200])
+    if revoke and tell:
+        action = Action.REVOKED_AND_NOTIFIED
+    elif revoke:
+        action = Action.REVOKED
+    else:
+        action = Action.NOTIFIED
+    if tell and notify:
+        recipients = notifications.tenant_key_managers(key.tenant) + notifications.key_contacts(key)
+        notifications.leak_found(key, where, action, recipients)
+    return action
+
+
+@dataclass(frozen=True)
+class Finding:
+    token_hint: str | None
+    is_true_positive: bool
+    action: str
+
+    def as_dict(self) -> dict:
+        return {
+            "token_hint": self.token_hint,
+            "is_true_positive": self.is_true_positive,
+            "action": self.action,
+        }
+
+
+@transaction.atomic
+def key_leak_handle(
+    *, token: str, where: dict, signer: str, request=None, now: datetime | None = None
+) -> Finding:
+    """Handle one reported token: a Keyward key is a true positive; a usable one gets its
+    tenant's leak policy. Records ``key.leak_reported`` (hint, where, action; never the token).
+
+    A string that is not a well-formed Keyward token costs no query.
+    """
+    parsed = tokens.parse(token)
+    if parsed is None:
+        return Finding(None, False, Action.NONE)
+    now = now or timezone.now()
+    key = (
+        ApiKey.objects.select_for_update(of=("self",))
+        .select_related("tenant", "user", "service_id")
+        .filter(digest=tokens.digest(parsed.token))
+        .first()
+    )
+    if key is None:
+        return Finding(parsed.hint, False, Action.NONE)
+    actor = Actor.system(f"leak report ({signer})")
+    usable = key.revoked_at is None and not key.is_expired(now)
+    action = apply_leak_policy(key, actor=actor, where=where) if usable else Action.NONE
+    audit.record(
+        "key.leak_reported",
+        actor=actor,
+        tenant=key.tenant,
+        target=key,
+        request=request,
+        metadata={
+            **where,
+            "signer": signer,
+            "policy": key.tenant.leak_policy,
+            "was_usable": usable,
+            "action": action,
+        },
+    )
+    return Finding(parsed.hint, True, action)
+
+
+def key_leak_report(*, report: list[dict], signer: str, request=None) -> list[Finding]:
+    """Handle each token of a verified report, in order; a token reported twice is handled once
+    (each token in its own transaction, so one failure never undoes the others)."""
+    seen: dict[str, Finding] = {}
+    findings = []
+    for item in report:
+        token = item["token"]
+        if token not in seen:
+            where = {k: v for k, v in item.items() if k != "token"}
+            seen[token] = key_leak_handle(token=token, where=where, signer=signer, request=request)
+        findings.append(seen[token])
+    return findings
+
+
+@transaction.atomic
+def key_exposure_handle(*, key: ApiKey, request=None, now: datetime | None = None) -> str:
+    """Apply the tenant's leak policy to a key that was sent in a URL query string (it is in
+    access logs and proxies now). Returns the Action; e-mails at most once an hour per key."""
+    now = now or timezone.now()
+    locked = (
+        ApiKey.objects.select_for_update(of=("self",))
+        .select_related("tenant", "user", "service_id")
+        .get(pk=key.pk)
+    )
+    if locked.revoked_at is not None or locked.is_expired(now):
+        return Action.NONE
+    where = {"source": "Keyward API: key sent in a URL query string", "url": request.path[:300]}
+    # SECURITY: someone holding a key under a notify-only policy must not be able to send the
+    # tenant's admins one e-mail per request.
+    notify = cache.add(f"kw:exposed:{locked.pk}", 1, EXPOSED_NOTIFY_SECONDS)
+    return apply_leak_policy(locked, actor=Actor.system("leak policy"), where=where, notify=notify)
