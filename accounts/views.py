@@ -58,21 +58,24 @@ def _no_store(response):
     return response
 
 
-def _account_wait(request, user: User, form) -> bool:
-    """Add the account's back-off or lock message to ``form``; return whether to refuse."""
-    wait = mfa.retry_after(user)
-    if wait is None:
-        return False
+def _refuse_throttled(request, user: User, form, wait: int, *, field=None, **metadata) -> bool:
+    """Record the refusal, put its "try again in …" message on ``form``; return True."""
     audit.record(
         "auth.login_throttled",
         actor=user,
         target=user,
         outcome="denied",
         request=request,
-        metadata={"retry_after": wait, "locked": wait == 0},
+        metadata={"retry_after": wait, **metadata},
     )
-    form.add_error(None, mfa.refusal_message(wait))
+    form.add_error(field, mfa.refusal_message(wait))
     return True
+
+
+def _account_wait(request, user: User, form) -> bool:
+    """Add the account's back-off or lock message to ``form``; return whether to refuse."""
+    wait = mfa.retry_after(user)
+    return wait is not None and _refuse_throttled(request, user, form, wait, locked=wait == 0)
 
 
 def _device_wait(request, user: User, devices, form) -> bool:
@@ -81,18 +84,9 @@ def _device_wait(request, user: User, devices, form) -> bool:
     A code refused unchecked is no failed attempt: it is not counted against the account.
     """
     wait = mfa.device_retry_after(devices)
-    if wait is None:
-        return False
-    audit.record(
-        "auth.login_throttled",
-        actor=user,
-        target=user,
-        outcome="denied",
-        request=request,
-        metadata={"retry_after": wait, "limit": "device"},
+    return wait is not None and _refuse_throttled(
+        request, user, form, wait, field="code", limit="device"
     )
-    form.add_error("code", mfa.refusal_message(wait))
-    return True
 
 
 # --- Login and second factor ----------------------------------------------------------------

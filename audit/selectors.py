@@ -15,6 +15,21 @@ def _require(membership) -> None:
         raise PermissionDenied("Your role does not allow reading the audit log.")
 
 
+def _filtered(events, *, since, actor, key, action, outcome):
+    """Apply the filters the portal page and the API share."""
+    if since:
+        events = events.filter(occurred_at__gte=since)
+    if actor:
+        events = events.filter(actor_label__istartswith=actor)
+    if key is not None:
+        events = events.filter(target_kind="key", target_id=str(key))
+    if action:
+        events = events.filter(action=action)
+    if outcome:
+        events = events.filter(outcome=outcome)
+    return events
+
+
 def event_list(
     membership: Membership,
     *,
@@ -28,19 +43,16 @@ def event_list(
 ):
     """Return the tenant's events, newest first, filtered; ``before`` is a keyset cursor (id)."""
     _require(membership)
-    events = AuditEvent.objects.for_tenant(membership.tenant)
-    if since:
-        events = events.filter(occurred_at__gte=since)
+    events = _filtered(
+        AuditEvent.objects.for_tenant(membership.tenant),
+        since=since,
+        actor=actor,
+        key=key,
+        action=action,
+        outcome=outcome,
+    )
     if until:
         events = events.filter(occurred_at__lt=until)
-    if actor:
-        events = events.filter(actor_label__istartswith=actor)
-    if key is not None:
-        events = events.filter(target_kind="key", target_id=str(key))
-    if action:
-        events = events.filter(action=action)
-    if outcome:
-        events = events.filter(outcome=outcome)
     if before is not None:
         events = events.filter(id__lt=before)
     return events.order_by("-id")
@@ -69,17 +81,14 @@ def event_page_ascending(
     """Return up to ``limit`` events after id ``after``, oldest first, none newer than
     ``horizon`` (the API's pull order: new events only ever arrive at the end)."""
     _require(principal)
-    events = AuditEvent.objects.for_tenant(principal.tenant).filter(occurred_at__lte=horizon)
+    events = _filtered(
+        AuditEvent.objects.for_tenant(principal.tenant).filter(occurred_at__lte=horizon),
+        since=since,
+        actor=actor,
+        key=key,
+        action=action,
+        outcome=outcome,
+    )
     if after is not None:
         events = events.filter(id__gt=after)
-    if since:
-        events = events.filter(occurred_at__gte=since)
-    if actor:
-        events = events.filter(actor_label__istartswith=actor)
-    if key is not None:
-        events = events.filter(target_kind="key", target_id=str(key))
-    if action:
-        events = events.filter(action=action)
-    if outcome:
-        events = events.filter(outcome=outcome)
     return events.select_related("tenant").order_by("id")[:limit]
