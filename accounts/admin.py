@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from accounts.mfa import account_unlock
-from accounts.models import Invitation, Membership, ServiceID, Tenant, User
+from accounts.models import AuthenticatorDevice, Invitation, Membership, ServiceID, Tenant, User
 from audit.services import Actor
 from config.admin import AuditedModelAdmin
 
@@ -106,4 +106,34 @@ class InvitationAdmin(AuditedModelAdmin):
     list_select_related = ["tenant"]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(AuthenticatorDevice)
+class AuthenticatorDeviceAdmin(AuditedModelAdmin):
+    """Metadata only, never the seed (not even sealed). Operators may delete a lost
+    authenticator (audited); adding and changing happen in the portal, by the person."""
+
+    list_display = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    list_filter = ["confirmed"]
+    search_fields = ["user__email", "name"]
+    list_select_related = ["user"]
+    fields = [
+        "user",
+        "name",
+        "confirmed",
+        "created_at",
+        "last_used_at",
+        "throttling_failure_count",
+        "throttling_failure_timestamp",
+    ]
+    readonly_fields = fields
+
+    def _target(self, obj):
+        return obj.user
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

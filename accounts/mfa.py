@@ -9,10 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django_otp import devices_for_user
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
-from accounts.models import BackupCode, BackupCodeDevice, User
+from accounts.models import AuthenticatorDevice, BackupCode, BackupCodeDevice, User
 
 BACKUP_CODE_COUNT = 10
 # 10 characters from a 32-letter alphabet without look-alikes: 50 bits, typed as xxxxx-xxxxx.
@@ -85,20 +84,22 @@ def backup_codes_generate(*, user: User, request=None) -> list[str]:
     return codes
 
 
-def totp_pending_device(user: User) -> TOTPDevice:
+def totp_pending_device(user: User) -> AuthenticatorDevice:
     """Return the user's unconfirmed TOTP device, creating one with a fresh key."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+    device = AuthenticatorDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+        device = AuthenticatorDevice.objects.create(
+            user=user, name="Authenticator app", confirmed=False
+        )
     return device
 
 
 def has_confirmed_totp(user: User) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return AuthenticatorDevice.objects.filter(user=user, confirmed=True).exists()
 
 
 @transaction.atomic
-def totp_confirm(*, user: User, device: TOTPDevice, request=None) -> None:
+def totp_confirm(*, user: User, device: AuthenticatorDevice, request=None) -> None:
     """Mark a just-verified TOTP device confirmed, and audit the enrolment."""
     device.confirmed = True
     device.save(update_fields=["confirmed"])
@@ -230,9 +231,9 @@ LAST_AUTHENTICATOR = (
 
 
 @transaction.atomic
-def totp_remove(*, user: User, device: TOTPDevice, request=None) -> None:
+def totp_remove(*, user: User, device: AuthenticatorDevice, request=None) -> None:
     """Remove an authenticator; the last one cannot go (the second factor is mandatory)."""
-    confirmed = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True)
+    confirmed = AuthenticatorDevice.objects.select_for_update().filter(user=user, confirmed=True)
     if len(confirmed) <= 1:
         from django.core.exceptions import ValidationError
 

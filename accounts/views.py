@@ -17,7 +17,6 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
 from accounts import mfa, roles, selectors, services
@@ -33,7 +32,7 @@ from accounts.forms import (
     RoleForm,
     ServiceIDForm,
 )
-from accounts.models import User
+from accounts.models import AuthenticatorDevice, User
 from audit.services import Actor
 from config import ratelimit
 from config.request import client_ip
@@ -296,7 +295,7 @@ def home_view(request):
 
 def security_view(request):
     user = request.user
-    devices = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("created_at")
+    devices = AuthenticatorDevice.objects.filter(user=user, confirmed=True).order_by("created_at")
     backup = mfa.BackupCodeDevice.objects.filter(user=user).first()
     return render(
         request,
@@ -321,7 +320,7 @@ def backup_codes_regenerate_view(request):
 @require_POST
 @sudo_required
 def totp_remove_view(request, pk: int):
-    devices = TOTPDevice.objects.filter(user=request.user, confirmed=True)
+    devices = AuthenticatorDevice.objects.filter(user=request.user, confirmed=True)
     device = devices.filter(pk=pk).first()
     if device is None:
         raise Http404("No such authenticator.")

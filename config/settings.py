@@ -16,6 +16,9 @@ if (BASE_DIR / ".env").is_file():
 # --- Core -----------------------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env("SECRET_KEY")
+# Encrypts the TOTP seeds (accounts/crypto.py). Empty: derived from SECRET_KEY (HKDF-SHA256), so
+# rotating SECRET_KEY then makes every authenticator unreadable (people re-enrol).
+KEYWARD_FIELD_ENCRYPTION_KEY = env.str("KEYWARD_FIELD_ENCRYPTION_KEY", default="")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -27,7 +30,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_otp",
-    "django_otp.plugins.otp_totp",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",

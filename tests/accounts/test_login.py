@@ -125,9 +125,9 @@ def test_first_login_enrols_totp_then_shows_ten_backup_codes_once(client, tenant
     assert page["Cache-Control"].count("no-store") == 1
     body = page.content.decode()
     assert "data:image/svg+xml" in body and "setup-key" in body
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from accounts.models import AuthenticatorDevice
 
-    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    device = AuthenticatorDevice.objects.get(user=user, confirmed=False)
     device.confirmed = True
     device.save()
     code = factories.totp_code(user)

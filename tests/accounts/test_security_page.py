@@ -43,9 +43,9 @@ def test_change_password_keeps_the_session_and_is_audited(owner_client, owner):
 
 
 def test_the_last_authenticator_cannot_be_removed(owner_client, owner):
-    device = owner.totpdevice_set.get()
+    device = owner.authenticatordevice_set.get()
     owner_client.post(reverse("accounts:totp_remove", kwargs={"pk": device.pk}))
-    assert owner.totpdevice_set.filter(pk=device.pk).exists()
+    assert owner.authenticatordevice_set.filter(pk=device.pk).exists()
 
 
 def test_password_reset_by_email_sets_a_password_and_unlocks(client, owner):

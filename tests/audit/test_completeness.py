@@ -30,11 +30,10 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import mfa
 from accounts import services as account_services
-from accounts.models import Membership, ServiceID, Tenant, User
+from accounts.models import AuthenticatorDevice, Membership, ServiceID, Tenant, User
 from audit.actions import ACTIONS
 from audit.models import AuditEvent
 from keys.models import ApiKey
@@ -116,7 +115,7 @@ def _login(client: Client, user: User, password: str = factories.PASSWORD):
     return client.post(reverse("accounts:login"), {"email": user.email, "password": password})
 
 
-def _code(device: TOTPDevice) -> str:
+def _code(device: AuthenticatorDevice) -> str:
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     return f"{totp.token():0{device.digits}d}"
 
@@ -274,7 +273,7 @@ def _mfa_enrolled(w: World) -> None:
     factories.add_member(w.tenant, "member", user)
     _login(w.client, user)
     assert w.client.get(reverse("accounts:mfa_enrol")).status_code == 200
-    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    device = AuthenticatorDevice.objects.get(user=user, confirmed=False)
     with w.acting():
         response = w.client.post(reverse("accounts:mfa_enrol"), {"code": _code(device)})
     assert response.status_code == 200
@@ -314,11 +313,11 @@ def _mfa_sudo_verified(w: World) -> None:
 def _mfa_device_removed(w: World) -> None:
     """POST /account/security/authenticators/<pk>/remove/ (not the last one)."""
     client = w.as_owner()
-    second = TOTPDevice.objects.create(user=w.owner, name="tablet", confirmed=True)
+    second = AuthenticatorDevice.objects.create(user=w.owner, name="tablet", confirmed=True)
     with w.acting():
         response = client.post(reverse("accounts:totp_remove", kwargs={"pk": second.pk}))
     assert response.status_code == 302
-    assert not TOTPDevice.objects.filter(pk=second.pk).exists()
+    assert not AuthenticatorDevice.objects.filter(pk=second.pk).exists()
 
 
 @scenario("mfa.backup_codes_generated", actor="user")

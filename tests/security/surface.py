@@ -17,10 +17,9 @@ from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import services as account_services
-from accounts.models import Invitation, Membership, ServiceID, Tenant, User
+from accounts.models import AuthenticatorDevice, Invitation, Membership, ServiceID, Tenant, User
 from audit.models import AuditEvent
 from keys.models import ApiKey
 from keys.scopes import BUILTIN_SCOPES
@@ -249,7 +248,7 @@ class World:
                 .filter(action="key.issued", target_id=str(self.member_key.pk))
                 .get()
             ],
-            "totp_device": lambda: [TOTPDevice.objects.filter(user=self.owner.user).get()],
+            "totp_device": lambda: [AuthenticatorDevice.objects.filter(user=self.owner.user).get()],
         }
         if kind not in builders:
             pytest.fail(f"add a builder for {kind} objects to tests/security/surface.py")

@@ -18,10 +18,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import mfa
-from accounts.models import User
+from accounts.models import AuthenticatorDevice, User
 from accounts.views import INVALID_CODE, INVALID_LOGIN
 from audit.models import AuditEvent
 from config import ratelimit
@@ -212,7 +211,7 @@ def test_a_throttled_authenticator_says_when_to_retry_and_the_wait_is_not_a_fail
     refused = _verify(client, factories.totp_code(owner))  # right code, too soon after
     assert refused.status_code == 429
     wait = _retry_seconds(refused)
-    device = TOTPDevice.objects.get(user=owner)
+    device = AuthenticatorDevice.objects.get(user=owner)
     assert 1 <= wait <= 2 ** (device.throttling_failure_count - 1) + 1
     event = _events("auth.login_throttled", owner).get()
     assert event.metadata == {"retry_after": wait, "limit": "device"}
@@ -220,7 +219,7 @@ def test_a_throttled_authenticator_says_when_to_retry_and_the_wait_is_not_a_fail
     assert owner.failed_auth_count == 1  # the unchecked code did not count
     codes = mfa.backup_codes_generate(user=owner)
     assert _verify(Client(), codes[0]).status_code == 302  # backup codes are not held up
-    TOTPDevice.objects.filter(pk=device.pk).update(
+    AuthenticatorDevice.objects.filter(pk=device.pk).update(
         throttling_failure_timestamp=device.throttling_failure_timestamp - timedelta(seconds=wait)
     )
     assert _verify(client, factories.totp_code(owner)).status_code == 302

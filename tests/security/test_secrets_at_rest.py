@@ -3,16 +3,17 @@ cache or in a cookie.
 
 The test walks the flows that create or carry secrets, the way people and scripts do: a portal
 login (with a mistyped password first), keys issued in the portal and on the command line, both
-rotated, used on the API (once in a URL, which is refused), one revoked and used again; backup
-codes generated and typed back (with and without the dash); invitations e-mailed, one accepted
-with a new password. Then it dumps the test database with ``pg_dump`` and scans the dump, every
-log record of every logger (the SQL included: the debug cursor is on), the cache and the
-cookies for each plaintext, also hex-encoded.
+rotated, used on the API (once in a URL, which is refused), one revoked and used again; the
+TOTP seed of the login (stored sealed); backup codes generated and typed back (with and without
+the dash); invitations e-mailed, one accepted with a new password. Then it dumps the test
+database with ``pg_dump`` and scans the dump, every log record of every logger (the SQL included:
+the debug cursor is on), the cache and the cookies for each plaintext, also hex-encoded.
 
 PostgreSQL only (``pg_dump``): locally it skips on SQLite; in CI (``CI`` set) it fails instead.
 ``transaction=True``, so that everything is committed and visible to pg_dump.
 """
 
+import base64
 import io
 import logging
 import os
@@ -28,6 +29,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
+from accounts.models import AuthenticatorDevice
 from tests import factories
 
 pytestmark = [
@@ -150,6 +152,10 @@ def test_no_plaintext_secret_is_at_rest_or_in_a_log(
     portal = Client()
     _log_in(portal, owner)
     secrets: dict[str, str] = {"password": factories.PASSWORD, "mistyped password": TYPO}
+    # The TOTP seed: stored sealed (accounts/crypto.py), never as hex or base32.
+    seed = AuthenticatorDevice.objects.get(user=owner).bin_key
+    secrets["TOTP seed"] = base64.b32encode(seed).decode()
+    secrets["TOTP seed as hex"] = seed.hex()
 
     # Keys: one in the portal, one on the command line; both rotated in the portal.
     secrets["portal key"] = _issue_in_portal(portal, slug)

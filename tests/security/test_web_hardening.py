@@ -22,11 +22,10 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import reverse
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import mfa
 from accounts.middleware import OPEN_PREFIXES
-from accounts.models import BackupCode, User
+from accounts.models import AuthenticatorDevice, BackupCode, User
 from accounts.services import set_password_link
 from keys import tokens
 from tests import factories
@@ -91,7 +90,7 @@ def _assert_hardened(response, where) -> None:
 
 
 def _world_secrets(world) -> list[str]:
-    device = TOTPDevice.objects.get(user=world.owner.user, confirmed=True)
+    device = AuthenticatorDevice.objects.get(user=world.owner.user, confirmed=True)
     codes = mfa.backup_codes_generate(user=world.owner.user)
     return [
         *world.tokens,
@@ -190,7 +189,7 @@ def test_first_enrolment_pages_setup_key_and_backup_codes_are_never_stored(clien
     client.post(reverse("accounts:login"), {"email": user.email, "password": factories.PASSWORD})
     setup = client.get(reverse("accounts:mfa_enrol"))
     assert 'id="setup-key"' in body_of(setup) and _is_no_store(setup)
-    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    device = AuthenticatorDevice.objects.get(user=user, confirmed=False)
     device.confirmed = True
     device.save()
     code = factories.totp_code(user)
@@ -213,7 +212,7 @@ def test_password_reset_link_pages_are_never_stored(client, acme):
 def _everything(world) -> dict:
     state = tenant_state(world.tenant)
     state["users"] = list(User.objects.order_by("pk").values())
-    state["devices"] = list(TOTPDevice.objects.order_by("pk").values())
+    state["devices"] = list(AuthenticatorDevice.objects.order_by("pk").values())
     state["backup codes"] = list(BackupCode.objects.order_by("pk").values())
     return state
 
