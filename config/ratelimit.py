@@ -2,7 +2,7 @@
 
 import time
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
 _PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
@@ -16,18 +16,33 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period]
 
 
+# INCR, and give a new counter its expiry: one command, one round trip. Integers are stored raw,
+# so cache.get() reads the same value.
+_INCR_WINDOW = (
+    "local n = redis.call('INCR', KEYS[1]) "
+    "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+    "return n"
+)
+_scripts: dict[int, object] = {}
+
+
+def _redis_script(backend, full_key: str):
+    # Django builds a new client object (and redis-py its callback table) on every cache call;
+    # on the API's hot path that cost more than the round trip. Keep one per cache backend
+    # (Django's cache backends are per thread; redis-py's pool survives forks).
+    script = _scripts.get(id(backend))
+    if script is None:
+        client = backend._cache.get_client(full_key, write=True)
+        script = _scripts[id(backend)] = client.register_script(_INCR_WINDOW)
+    return script
+
+
 def incr_window(cache_key: str, timeout: int) -> int:
     """Add one to a window counter and return it: one round trip on Redis."""
-    if isinstance(cache, RedisCache):
-        # Django's RedisCache.incr() costs EXISTS + INCR (and add() one more); one pipelined
-        # INCR + EXPIRE is a single round trip and creates the counter when missing. Integers
-        # are stored raw, so cache.get() reads the same value.
-        full_key = cache.make_and_validate_key(cache_key)
-        pipe = cache._cache.get_client(full_key, write=True).pipeline()
-        pipe.incr(full_key)
-        pipe.expire(full_key, timeout)
-        hits, _ = pipe.execute()
-        return int(hits)
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        full_key = backend.make_and_validate_key(cache_key)
+        return int(_redis_script(backend, full_key)(keys=[full_key], args=[timeout]))
     try:
         return cache.incr(cache_key)
     except ValueError:  # first hit of the window (or the counter just expired)
