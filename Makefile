@@ -6,7 +6,7 @@ STAMP := .venv/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint fmt bench clean
+.PHONY: help venv run test lint fmt bench bench-quick clean
 
 help: ## List the targets
 	@echo "Keyward make targets:"
@@ -70,8 +70,11 @@ fmt: venv ## Format the code and apply safe lint fixes
 	$(RUFF) format .
 	$(RUFF) check --fix .
 
-bench: venv .env ## Run the benchmarks in bench/run.py
+bench: venv .env ## Run every benchmark (~10 min) and write bench/RESULTS.md
 	$(PY) bench/run.py
+
+bench-quick: venv .env ## Smoke-run every benchmark row at small sizes (~1 min); fails if a row has no numbers
+	$(PY) bench/run.py --quick --strict
 
 clean: ## Remove .venv, the SQLite database and collected static files (keeps .env)
 	rm -rf .venv db.sqlite3 staticfiles

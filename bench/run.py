@@ -1,0 +1,686 @@
+"""Run Keyward's benchmarks: ``make bench`` (see bench/README.md).
+
+    .venv/bin/python bench/run.py            # everything: in-process, HTTP, scale (~10 min)
+    .venv/bin/python bench/run.py --quick    # smoke run of every row at small sizes (< 2 min)
+    .venv/bin/python bench/run.py --scale    # only the scale rows, full size (~6.5 min)
+    .venv/bin/python bench/run.py --no-scale # only the in-process and HTTP rows (~4 min)
+
+A throwaway PostgreSQL cluster is created (or DATABASE_URL used), seeded, measured and removed.
+"""
+
+import argparse
+import atexit
+import cProfile
+import functools
+import importlib
+import importlib.metadata
+import io
+import json
+import os
+import pstats
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+# `python bench/run.py` puts bench/ first on sys.path: import from the repository root instead.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(REPO))
+os.chdir(REPO)
+
+from bench import BenchError  # noqa: E402
+
+RESULTS_DIR = HERE / ".results"
+
+
+@dataclass(frozen=True)
+class Config:
+    mode: str
+    rounds: int = 7  # in-process rounds
+    requests: int = 500  # in-process requests per row per round
+    warmup: int = 100
+    http_rounds: int = 10
+    http_seconds: int = 2  # wrk takes whole seconds
+    http_warmup: int = 1
+    scale_rounds: int = 5
+    key_requests: int = 300  # per row per round, key table rows
+    page_requests: int = 40  # per row per round, audit page rows
+    keys_small: int = 1_000  # filler keys made with bulk_create at seeding
+    keys_big: int = 1_000_000
+    events_small: int = 10_000
+    events_big: int = 1_000_000  # CSV export, seal/verify, and the pages
+    events_huge: int | None = 10_000_000  # the pages again (--max-events lowers or skips it)
+    seal_rounds: int = 3
+    profile_requests: int = 1000
+
+
+MODES = {
+    "quick": Config(
+        "quick",
+        rounds=3,
+        requests=40,
+        warmup=20,
+        http_rounds=1,
+        http_seconds=2,
+        http_warmup=1,
+        scale_rounds=3,
+        key_requests=40,
+        page_requests=10,
+        keys_big=20_000,
+        events_big=100_000,
+        events_huge=None,
+        seal_rounds=1,
+        profile_requests=200,
+    ),
+    "default": Config("default"),
+}
+
+
+def log(message: str = "") -> None:
+    print(message, flush=True)
+
+
+# --- setup ----------------------------------------------------------------------------------
+
+
+def install_requirements() -> None:
+    """Install the competitors pinned in requirements.txt into this venv unless they are."""
+    pins = [
+        line.split("#")[0].strip().split("==")
+        for line in (HERE / "requirements.txt").read_text().splitlines()
+        if "==" in line.split("#")[0]
+    ]
+    missing = []
+    for name, version in pins:
+        try:
+            if importlib.metadata.version(name) != version:
+                missing.append(name)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(name)
+    if not missing:
+        return
+    log(f"Installing {', '.join(missing)}: pip install -r bench/requirements.txt")
+    subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "pip", "install", "-q", "-r", str(HERE / "requirements.txt")],
+        check=True,
+    )
+    importlib.invalidate_caches()
+
+
+class Cleanup:
+    """Stops what the bench started, in reverse order: on return, exception, signal or exit."""
+
+    def __init__(self):
+        self.actions: list = []
+        atexit.register(self.run)
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self._signal)
+
+    @staticmethod
+    def _signal(signum, frame):
+        log(f"bench: {signal.Signals(signum).name}, stopping and cleaning up…")
+        raise SystemExit(128 + signum)
+
+    def push(self, action) -> None:
+        self.actions.append(action)
+
+    def run(self) -> None:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not
+        try:  # interrupt the cleanup
+            while self.actions:
+                action = self.actions.pop()
+                try:
+                    action()
+                except Exception as error:  # noqa: BLE001
+                    log(f"cleanup: {error}")
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def drf_defaults_import(env: dict) -> str:
+    """Return "" if DRF's views import with Keyward's REST_FRAMEWORK defaults, else the error."""
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", "import django; django.setup(); import rest_framework.views"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    return "" if done.returncode == 0 else done.stderr.strip().splitlines()[-1]
+
+
+# --- phases ---------------------------------------------------------------------------------
+
+ROWS = [
+    # name, label, path, header scheme, expected status
+    ("baseline", "no authentication (AllowAny)", "/api/bench/baseline/", None, 200),
+    ("drf_token", "DRF TokenAuthentication", "/api/bench/drf_token/", "drf", 200),
+    ("knox", "django-rest-knox 5", "/api/bench/knox/", "knox", 200),
+    ("api_key", "djangorestframework-api-key 3", "/api/bench/api_key/", "api_key", 200),
+    ("auth", "Keyward auth (Bearer + HasScope)", "/api/bench/auth/", "keyward", 200),
+    ("full", "Keyward full (+ throttle + audit event)", "/api/bench/full/", "keyward", 200),
+    ("whoami", "Keyward GET /api/v1/whoami/", "/api/v1/whoami/", "keyward", 200),
+    ("malformed", "Keyward, malformed token → 401", "/api/bench/malformed/", "garbage", 401),
+]
+
+
+def headers_for(scheme: str | None, seed) -> dict:
+    from bench import seeding
+
+    tokens = {
+        None: None,
+        "drf": f"Token {seed.drf_token}",
+        "knox": f"Token {seed.knox_token}",
+        "api_key": f"Api-Key {seed.api_key}",
+        "keyward": f"Bearer {seed.keyward_token}",
+        "garbage": f"Bearer {seeding.GARBAGE_TOKEN}",
+    }
+    value = tokens[scheme]
+    return {"Authorization": value} if value else {}
+
+
+def inprocess_rows(seed, fallback: str) -> list:
+    from django.test import Client
+
+    from bench.measure import Row
+
+    rows = []
+    for name, label, path, scheme, expect in ROWS:
+        row = Row(name, label, path, Client(), expect=expect, headers=headers_for(scheme, seed))
+        if fallback and name == "whoami":
+            row.error = f"not available yet: Keyward's DRF defaults do not import ({fallback})"
+        rows.append(row)
+    return rows
+
+
+def audit_events_per_request(row, n: int = 40) -> float:
+    """Return how many audit events one request of ``row`` writes (batched writer flushed)."""
+    from audit.models import AuditEvent
+    from bench.measure import flush_audit_writer
+
+    flush_audit_writer()
+    before = AuditEvent.objects.count()
+    for _ in range(n):
+        row.get()
+    flush_audit_writer()
+    return (AuditEvent.objects.count() - before) / n
+
+
+def run_inprocess(config: Config, seed, fallback: str) -> dict:
+    from bench import measure
+
+    rows = inprocess_rows(seed, fallback)
+    measure.check(rows)
+    for row in rows:
+        if row.error:
+            log(f"  {row.name}: {row.error[:200]}")
+    events = {row.name: audit_events_per_request(row) for row in rows if not row.error}
+    started = time.perf_counter()
+    results = measure.interleave(
+        rows, rounds=config.rounds, n=config.requests, warmup=config.warmup, log=log
+    )
+    elapsed = time.perf_counter() - started
+    out = {"seconds": elapsed, "rows": {}}
+    for row in rows:
+        result = results[row.name]
+        out["rows"][row.name] = {
+            "label": row.label,
+            "path": row.path,
+            "error": result.error,
+            "median_ms": result.median_ms,
+            "spread_ms": result.spread_ms,
+            "round_medians_ms": [t / 1e6 for t in result.round_medians_ns],
+            "added_ms": measure.added_ms(results, row.name, "baseline"),
+            "added_vs_drf_token": measure.paired_ratio(results, row.name, "drf_token", "baseline"),
+            "vs_baseline": measure.paired_ratio(results, row.name, "baseline"),
+            "requests": len(result.times_ns),
+            "bad_status": result.bad_status,
+            "queries": result.queries,
+            "audit_events_per_request": events.get(row.name),
+        }
+    return out
+
+
+def audited_requests() -> int:
+    from audit.models import AuditEvent
+
+    return AuditEvent.objects.filter(action="api.request").count()
+
+
+PROFILED_ROWS = ("auth", "full", "malformed")
+
+
+def profile_row(config: Config, seed, name: str) -> str:
+    """cProfile ``profile_requests`` requests of row ``name``: a breakdown by layer, then the
+    top entries by cumulative and by own time. Returns "" if the row does not answer as it
+    should."""
+    from django.test import Client
+
+    _, _, path, scheme, expect = next(r for r in ROWS if r[0] == name)
+    headers = headers_for(scheme, seed)
+    client = Client()
+    if client.get(path, headers=headers).status_code != expect:
+        return ""
+    for _ in range(20):
+        client.get(path, headers=headers)
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    for _ in range(config.profile_requests):
+        client.get(path, headers=headers)
+    profiler.disable()
+    wall_ms = (time.perf_counter() - started) / config.profile_requests * 1000
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    text.write(profile_breakdown(stats, config.profile_requests, name, wall_ms))
+    stats.strip_dirs()
+    text.write(f"\n{config.profile_requests} requests of the {name} row, by cumulative time:\n")
+    stats.sort_stats("cumulative").print_stats(30)
+    text.write("\nBy own time:\n")
+    stats.sort_stats("tottime").print_stats(20)
+    return text.getvalue()
+
+
+# Where a request spends its time: (label, file suffix, function). Entries overlap (the key
+# query is inside authentication); each is its cumulative time per request, profiler included.
+# (Since Python 3.12 cProfile also sees other threads, such as a background audit writer, which
+# can blur the cumulative time of the outermost frames: the whole request is timed by the clock.)
+BREAKDOWN = [
+    ("DRF dispatch", "rest_framework/views.py", "dispatch"),
+    ("authentication (BearerKeyAuthentication)", "keys/authentication.py", "authenticate"),
+    ("  failed-auth limit: peek (cache)", "config/ratelimit.py", "peek"),
+    ("  failed-auth limit: count (cache)", "config/ratelimit.py", "count"),
+    ("  key query + checks", "keys/authentication.py", "authenticate_credentials"),
+    ("  last_used_at touch (cache add)", "keys/authentication.py", "_touch"),
+    ("permission (HasScope)", "keys/permissions.py", "has_permission"),
+    ("throttle (KeyRateThrottle)", "keys/throttling.py", "allow_request"),
+    ("audit event (record_api_request)", "keys/api_base.py", "record_api_request"),
+    ("  build the event", "audit/services.py", "build_event"),
+    ("  hand it to the writer", "audit/writer.py", "submit"),
+    ("exception handling (DRF)", "rest_framework/views.py", "handle_exception"),
+    ("logging (any logger, formatting + write)", "logging/__init__.py", "handle"),
+    ("all SQL: compile (ORM)", "django/db/models/sql/compiler.py", "as_sql"),
+    ("all SQL: execute (round trip)", "django/db/backends/utils.py", "_execute"),
+    ("all Redis: commands", "redis/client.py", "execute_command"),
+    ("all Redis: pipelines", "redis/client.py", "execute"),
+    ("sessions middleware (response)", "django/contrib/sessions/middleware.py", "process_response"),
+    ("JSON rendering", "rest_framework/renderers.py", "render"),
+]
+
+
+def profile_breakdown(stats: pstats.Stats, requests: int, name: str, wall_ms: float) -> str:
+    lines = [
+        f"Breakdown per request of the {name} row (cumulative ms, entries overlap):",
+        f"  {'whole request, wall clock, under the profiler':<45} {wall_ms:7.3f} ms",
+    ]
+    for label, suffix, function in BREAKDOWN:
+        total = sum(
+            value[3]
+            for (filename, _, function_name), value in stats.stats.items()
+            if function_name == function and filename.endswith(suffix)
+        )
+        if total:
+            lines.append(f"  {label:<45} {total / requests * 1000:7.3f} ms")
+    return "\n".join(lines) + "\n"
+
+
+def run_http(config: Config, seed, env: dict, wrk_path: str, cleanup: Cleanup, skip: set) -> dict:
+    from bench import httpbench
+
+    server = httpbench.Gunicorn(env, RESULTS_DIR / "gunicorn.log", log=log)
+    cleanup.push(server.stop)
+    server.start("/api/bench/baseline/")
+    log(f"  gunicorn (2 sync workers) on {server.base}")
+    rows = []
+    for name, label, path, scheme, expect in ROWS:
+        row = httpbench.HttpRow(
+            name, label, path, headers_for(scheme, seed), expect_non_2xx=expect >= 300
+        )
+        if name in skip:
+            row.error = "not available (see in-process)"
+        rows.append(row)
+    before = audited_requests()
+    started = time.perf_counter()
+    httpbench.run_rows(
+        wrk_path,
+        server.base,
+        rows,
+        rounds=config.http_rounds,
+        seconds=config.http_seconds,
+        warmup=config.http_warmup,
+        log=log,
+    )
+    server.stop()  # graceful: a per-process audit writer flushes on exit
+    time.sleep(0.5)
+    written = audited_requests() - before
+    by_name = {row.name: row for row in rows}
+    out = {"seconds": time.perf_counter() - started, "rows": {}}
+    for row in rows:
+        out["rows"][row.name] = {
+            "label": row.label,
+            "error": row.error,
+            "median_rps": row.median_rps,
+            "spread_rps": row.spread_rps,
+            "rounds_rps": [r.requests_per_s for r in row.rounds],
+            "requests": sum(r.requests for r in row.rounds),
+            "non_2xx": sum(r.non_2xx for r in row.rounds),
+            "p50_ms": [r.latency_p50_ms for r in row.rounds],
+            "vs_drf_token": httpbench.paired_ratio(row, by_name["drf_token"]),
+            "vs_knox": httpbench.paired_ratio(row, by_name["knox"]),
+            "vs_baseline": httpbench.paired_ratio(row, by_name["baseline"]),
+        }
+    audited = [n for n in ("full", "whoami") if by_name[n].rounds]
+    out["audit"] = {
+        "api_request_events_written": written,
+        "requests_to_audited_rows_timed": sum(out["rows"][n]["requests"] for n in audited),
+        "note": "wrk's warm-up requests are not counted in the requests; they are audited too",
+    }
+    return out
+
+
+def _small_vs_big(config: Config, make_rows, versions, requests: int) -> dict:
+    """Measure the rows of ``make_rows(suffix, setup)`` against the small and the big version
+    of a table, interleaved; return per row both figures and the paired big ÷ small ratio."""
+    from bench import measure
+
+    rows = []
+    for which in ("small", "big"):
+        versions.use(which)
+        rows += make_rows(f"@{which}", functools.partial(versions.use, which))
+    measure.check(rows)
+    try:
+        results = measure.interleave(
+            rows, rounds=config.scale_rounds, n=requests, warmup=10, log=lambda m: None
+        )
+    finally:
+        versions.restore()
+    out: dict = {}
+    for row in rows:
+        name, _, which = row.name.partition("@")
+        r = results[row.name]
+        entry = out.setdefault(name, {"label": row.label, "error": ""})
+        entry["error"] = entry["error"] or r.error
+        entry[which] = {
+            "path": row.path,
+            "median_ms": r.median_ms,
+            "spread_ms": r.spread_ms,
+            "round_medians_ms": [t / 1e6 for t in r.round_medians_ns],
+            "queries": r.queries,
+            "bad_status": r.bad_status,
+        }
+    for name, entry in out.items():
+        entry["ratios"] = measure.round_ratios(results, f"{name}@big", f"{name}@small")
+        entry["ratio"] = measure.paired_ratio(results, f"{name}@big", f"{name}@small")
+    return out
+
+
+def run_scale(config: Config, seed, env: dict, fallback: str) -> dict:
+    from django.test import Client
+
+    from bench import scale, seeding
+    from bench.measure import Row
+
+    out: dict = {}
+    started = time.perf_counter()
+
+    def elapsed() -> str:
+        return f"{time.perf_counter() - started:.0f}s"
+
+    # Keys: the same requests against a key table of 1,000 and of 1,000,000 rows, interleaved.
+    def key_rows(suffix, setup):
+        keyward = headers_for("keyward", seed)
+        rows = [
+            Row("drf_token", "DRF TokenAuthentication (control: another table)",
+                "/api/bench/drf_token/", Client(), headers=headers_for("drf", seed)),
+            Row("auth", "Keyward auth", "/api/bench/auth/", Client(), headers=keyward),
+            Row("whoami", "Keyward GET /api/v1/whoami/", "/api/v1/whoami/", Client(),
+                headers=keyward),
+            scale.digest_lookup_row(seed.keyward_token),
+        ]  # fmt: skip
+        for row in rows:
+            row.name += suffix
+            row.setup = setup
+            if fallback and row.name.startswith("whoami"):
+                row.error = "not available yet"
+        return rows
+
+    keys = scale.TableVersions("keys_apikey")
+    audit = scale.TableVersions("audit_auditevent")
+    try:
+        keys.freeze()
+        seeding.grow_keys(config.keys_big, log=log)
+        out["keys"] = {
+            "counts": {"small": keys.count("small"), "big": keys.count("big")},
+            "rows": _small_vs_big(config, key_rows, keys, config.key_requests),
+        }
+        log(f"  keys measured ({elapsed()})")
+
+        # Audit: freeze the table at 10k events of the audit tenant, grow it to 1M (CSV export,
+        # seal and verify there), then to 10M, and measure the pages against both versions.
+        seeding.prepare_event_series()
+        seeding.grow_events(seed, config.events_small, log=log)
+        audit.freeze()
+        seeding.grow_events(seed, config.events_big, log=log)
+        log(f"  CSV export in a separate process… ({elapsed()})")
+        out["csv"] = scale.csv_export(env, seed.audit_tenant.slug, log=log)
+        out["csv"]["tenant_events"] = seeding.event_counts(seed.audit_tenant)[0]
+        log(f"  CSV export: {json.dumps(out['csv'])[:300]}")
+        log(f"  seal / verify / read… ({elapsed()})")
+        out["seal"] = scale.seal_verify(config.seal_rounds, log=log)
+        if config.events_huge:
+            seeding.grow_events(seed, config.events_huge, log=log)
+        api_client, portal = Client(), seeding.portal_client(seed.audit_owner)
+        api_headers = {"Authorization": f"Bearer {seed.audit_token}"}
+        counts = {}
+
+        def page_rows(suffix, setup):
+            counts[suffix[1:]] = seeding.event_counts(seed.audit_tenant)
+            return scale.audit_page_rows(
+                seed, api_client, api_headers, portal, suffix=suffix, setup=setup
+            )
+
+        rows = _small_vs_big(config, page_rows, audit, config.page_requests)
+        out["audit_pages"] = {"counts": counts, "rows": rows}
+        log(f"  audit pages measured ({elapsed()})")
+    finally:
+        keys.restore()
+        audit.restore()
+    out["seconds"] = time.perf_counter() - started
+    return out
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Keyward's benchmarks (see bench/README.md).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run, small sizes (< 3 min)")
+    parts = parser.add_mutually_exclusive_group()
+    parts.add_argument("--scale", action="store_true", help="only the scale rows")
+    parts.add_argument("--no-scale", action="store_true", help="skip the scale rows")
+    parts.add_argument(
+        "--only", action="append", choices=["inprocess", "http", "scale"], help="repeatable"
+    )
+    parser.add_argument(
+        "--max-events",
+        type=int,
+        help="largest audit table of the page rows (default 10,000,000; 1000000 skips the 10M "
+        "stage and its ~2 min of seeding)",
+    )
+    parser.add_argument("--no-profile", action="store_true", help="skip the cProfiles")
+    parser.add_argument("--rounds", type=int, help="in-process rounds (default 7)")
+    parser.add_argument("--requests", type=int, help="in-process requests per row per round")
+    parser.add_argument(
+        "--write-md", action="store_true", help="write bench/RESULTS.md even for a partial run"
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 3 if any row produced no numbers (for CI)"
+    )
+    args = parser.parse_args(argv)
+    parts = set(args.only or ["inprocess", "http", "scale"])
+    if args.scale:
+        parts = {"scale"}
+    if args.no_scale:
+        parts -= {"scale"}
+    args.parts = parts
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    config = MODES["quick" if args.quick else "default"]
+    if args.rounds:
+        config = replace(config, rounds=args.rounds)
+    if args.requests:
+        config = replace(config, requests=args.requests)
+    if args.max_events is not None:
+        big = min(config.events_big, args.max_events)
+        huge = args.max_events if args.max_events > big else None
+        config = replace(config, events_big=big, events_huge=huge)
+    t_start = time.perf_counter()
+    RESULTS_DIR.mkdir(exist_ok=True)
+    for name in ("app.log", "audit.jsonl", "gunicorn.log"):  # this run's logs only
+        (RESULTS_DIR / name).unlink(missing_ok=True)
+    install_requirements()
+
+    from bench import httpbench, report
+    from bench.cluster import Cluster
+
+    wrk_path = None
+    if "http" in args.parts:
+        wrk_path = httpbench.ensure_wrk(log=log)
+        if wrk_path is None:
+            log("wrk is not installed and cannot be installed here: skipping the HTTP rows")
+    cleanup = Cleanup()
+    results: dict = {
+        "mode": config.mode,
+        "config": config.__dict__,
+        "argv": sys.argv[1:],
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+    }
+    try:
+        env = dict(os.environ)
+        if env.get("DATABASE_URL"):
+            log("Using DATABASE_URL (no throwaway cluster): it must be an empty database")
+            results["database"] = "DATABASE_URL"
+        else:
+            cluster = Cluster(log=log)
+            cleanup.push(cluster.stop)
+            cluster.start()
+            env["DATABASE_URL"] = cluster.url
+            results["database"] = "throwaway cluster"
+        env.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+        env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
+        env["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+        env["PYTHONPATH"] = str(REPO)
+        # Each run gets its own cache namespace on the shared Redis (gunicorn's workers share it).
+        env["BENCH_CACHE_PREFIX"] = f"keyward-bench-{os.getpid()}"
+        env.pop("BENCH_DRF_FALLBACK", None)
+        fallback = drf_defaults_import(env)
+        if fallback:
+            log(f"Keyward's REST_FRAMEWORK defaults do not import ({fallback}): DRF's instead")
+            env["BENCH_DRF_FALLBACK"] = "1"
+        results["drf_defaults_fallback"] = fallback
+        os.environ.update(env)
+
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.core.management import call_command
+
+        from bench import seeding
+
+        log("Migrating and collecting static files…")
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        log("Seeding through the product's services…")
+        seed = seeding.seed(filler_keys=config.keys_small, log=log)
+        results["machine"] = report.machine()
+        results["versions"] = report.versions()
+        results["fallback_settings"] = list(settings.BENCH_DRF_FALLBACK)
+
+        errors = results["errors"] = {}
+
+        def phase(name: str, function) -> None:
+            """Run one part; a failure is reported and the other parts still run."""
+            try:
+                function()
+            except Exception:  # noqa: BLE001 - report it, go on with the next part
+                errors[name] = traceback.format_exc()
+                log(f"bench: the {name} part failed:\n{errors[name]}")
+
+        def inprocess() -> None:
+            log(f"In-process: {config.rounds} rounds × {config.requests} requests per row…")
+            results["inprocess"] = run_inprocess(config, seed, fallback)
+            log(report.inprocess_table(results["inprocess"]))
+            log(report.queries_text(results["inprocess"]))
+            if not args.no_profile:
+                results["profiles"] = {}
+                for name in PROFILED_ROWS:
+                    text = profile_row(config, seed, name)
+                    if text:
+                        results["profiles"][name] = text
+                        (RESULTS_DIR / f"profile-{name}.txt").write_text(text)
+                        log(report.profile_head(text, 60 if name == "full" else 24))
+
+        def http() -> None:
+            unavailable = {
+                name
+                for name, row in results.get("inprocess", {}).get("rows", {}).items()
+                if row["error"]
+            }
+            log(f"HTTP: gunicorn + wrk, {config.http_rounds} rounds × {config.http_seconds}s…")
+            results["http"] = run_http(config, seed, env, wrk_path, cleanup, unavailable)
+            log(report.http_table(results["http"]))
+
+        def scale() -> None:
+            log("Scale rows…")
+            results["scale"] = run_scale(config, seed, env, fallback)
+            log(report.scale_text(results["scale"]))
+
+        if "inprocess" in args.parts:
+            phase("in-process", inprocess)
+        if wrk_path:
+            phase("HTTP", http)
+        if "scale" in args.parts:
+            phase("scale", scale)
+        results["seconds"] = time.perf_counter() - t_start
+        results.setdefault("machine", {})["loadavg_at_end"] = os.getloadavg()
+        results["targets"] = report.targets(results)
+        log(report.targets_table(results["targets"]))
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = RESULTS_DIR / f"bench-{config.mode}-{stamp}.json"
+        path.write_text(json.dumps(results, indent=2, default=str))
+        log(f"JSON: {path.relative_to(REPO)}")
+        complete = (
+            args.parts == {"inprocess", "http", "scale"} and config.mode != "quick" and not errors
+        )
+        if args.write_md or complete:
+            (HERE / "RESULTS.md").write_text(report.markdown(results))
+            log("Wrote bench/RESULTS.md")
+        log(f"Done in {results['seconds'] / 60:.1f} min")
+        missing = report.rows_without_numbers(results)
+        if missing:
+            log("Rows without numbers: " + "; ".join(missing))
+        if errors:
+            return 1
+        return 3 if args.strict and missing else 0
+    except BenchError as error:
+        log(f"bench: {error}")
+        return 2
+    finally:
+        cleanup.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
