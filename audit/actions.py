@@ -37,6 +37,7 @@ ACTIONS: dict[str, str] = {
     "key.revoked": "Key revoked",
     "key.expired": "Key expired",
     "key.exposed": "Key seen in a URL query string",
+    "key.scanned": "Files scanned for keys from the command line",
     "key.expiry_warning_sent": "Expiry warning e-mailed about a key",
     "key.new_network": "Key used from a network it had never used",
     "key.network_alert_changed": "New-network alerts of a key turned on or off",

@@ -14,6 +14,7 @@ Two halves:
 import ast
 import json
 import re
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -536,6 +537,15 @@ def _key_exposed(w: World) -> None:
     with w.acting():
         response = w.api_client.get(f"/api/v1/whoami/?access_token={token}")
     assert response.status_code == 400
+
+
+@scenario("key.scanned", actor="cli")
+def _key_scanned(w: World) -> None:
+    """manage.py keyward_scan PATH (a pre-commit hook) over a file without tokens."""
+    path = Path(tempfile.mkdtemp()) / "README"
+    path.write_text("no secrets here\n")
+    with w.acting():
+        call_command("keyward_scan", str(path), stdout=StringIO())
 
 
 @scenario("key.expiry_warning_sent", actor="system")

@@ -135,6 +135,7 @@ def test_no_command_mints_a_persons_token():
         "issue_service_key",
         "keys_maintain",
         "keyward_lookup_token",
+        "keyward_scan",
         "revoke_key",
     ]
 
