@@ -7,8 +7,21 @@ from audit.models import AuditEvent, AuditSeal
 from audit.services import event_as_dict
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """The audit log is append-only: nobody adds, changes or deletes it here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = [
         "occurred_at",
         "tenant",
@@ -25,15 +38,6 @@ class AuditEventAdmin(admin.ModelAdmin):
     show_full_result_count = False
     actions = ["export_jsonl"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.action(description="Export selected events as JSON Lines")
     def export_jsonl(self, request, queryset):
         rows = queryset.select_related("tenant").order_by("id").iterator(chunk_size=2000)
@@ -46,7 +50,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditSeal)
-class AuditSealAdmin(admin.ModelAdmin):
+class AuditSealAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "created_at",
@@ -56,12 +60,3 @@ class AuditSealAdmin(admin.ModelAdmin):
         "seal_hash",
     ]
     exclude = ["entries"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
