@@ -30,8 +30,9 @@ def record_api_request(request, response, duration_ms: float) -> None:
     Handed, after the response is ready, to ``audit.services.record_request``: the per-process
     writer inserts it in a batch (one INSERT at once with KEYWARD_AUDIT_REQUEST_EVENTS="sync").
     Requests that carried no well-formed key (none, malformed, or refused by the per-address
-    limit before any database work) are only logged, so that forged garbage cannot fill the audit table; the one failure
-    that gets its address throttled is recorded, with ``ip_throttled_for`` (seconds).
+    limit before any database work) are only logged, so that forged garbage cannot fill the
+    audit table; the one failure that gets its address throttled is recorded, with
+    ``ip_throttled_for`` (seconds).
     """
     # Read DRF's cached result: never trigger authentication from here.
     key = vars(request).get("_auth")
