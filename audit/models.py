@@ -72,13 +72,20 @@ class AuditEvent(models.Model):
         raise TypeError(APPEND_ONLY)
 
 
+class SealFormat(models.IntegerChoices):
+    """How a seal's per-event digests were computed (``audit/seals.py`` spells out each form)."""
+
+    PYTHON_JSON = 1, "canonical JSON hashed in Python"
+    POSTGRESQL_JSON = 2, "JSON array hashed in PostgreSQL"
+
+
 class AuditSeal(models.Model):
     """A tamper-evident seal over a contiguous run of events, chained to the previous seal.
 
     ``entries`` holds, for each sealed event in id order, its id (8 bytes) and the first 16 bytes
-    of the SHA-256 of its canonical JSON, so ``audit_verify`` can name the first event that was
-    altered, deleted or inserted. ``seal_hash`` covers the previous seal's hash, the range, the
-    count and the entries.
+    of the SHA-256 of its canonical form (``format``), so ``audit_verify`` can name the first event
+    that was altered, deleted or inserted. ``seal_hash`` covers the previous seal's hash, the
+    range, the count, the format and the entries.
     """
 
     created_at = models.DateTimeField(default=timezone.now)
@@ -86,6 +93,10 @@ class AuditSeal(models.Model):
     last_event_id = models.BigIntegerField()
     event_count = models.PositiveIntegerField()
     entries = models.BinaryField()
+    # Seals made before formats existed are format 1, which is also what SQLite still writes.
+    format = models.PositiveSmallIntegerField(
+        choices=SealFormat.choices, default=SealFormat.PYTHON_JSON
+    )
     # Unique: two concurrent audit_seal runs cannot both extend the chain from the same seal.
     previous_hash = models.CharField(max_length=64, unique=True)
     seal_hash = models.CharField(max_length=64, unique=True)

@@ -1,3 +1,4 @@
+import hashlib
 import os
 from datetime import timedelta
 from io import StringIO
@@ -9,7 +10,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 import audit
-from audit.models import AuditEvent, AuditSeal
+from audit import seals
+from audit.models import AuditEvent, AuditSeal, SealFormat
 from audit.seals import audit_prune, audit_seal, audit_verify
 from audit.services import Actor
 
@@ -97,6 +99,92 @@ def test_verify_detects_a_forged_event_inserted_into_a_sealed_range():
     )
     result = audit_verify()
     assert not result.ok and result.problem == f"event {forged_id} was altered"
+
+
+def test_verify_detects_an_event_inserted_into_a_gap_of_a_sealed_range():
+    events = _old_events(3)
+    _raw(f"DELETE FROM audit_auditevent WHERE id = {events[1].pk}")  # a rolled-back id
+    assert audit_seal().event_count == 2
+    _raw(
+        "INSERT INTO audit_auditevent (id, occurred_at, actor_kind, actor_id, actor_label, action,"
+        " target_kind, target_id, target_label, outcome, user_agent, request_id, metadata)"
+        " VALUES (%s, %s, 'system', '', 'forged', 'key.revoked',"
+        " '', '', '', 'success', '', '', '{}')",
+        [events[1].pk, timezone.now()],
+    )
+    result = audit_verify()
+    assert not result.ok and result.events == 1
+    assert result.problem == f"event {events[1].pk} was inserted after sealing"
+
+
+def test_the_hashed_fields_are_every_column_of_an_event():
+    assert set(seals._FIELDS) == {f.attname for f in AuditEvent._meta.concrete_fields}
+
+
+def test_postgresql_seals_hash_in_the_database_and_sqlite_in_python():
+    _old_events(2)
+    seal = audit_seal()
+    expected = (
+        SealFormat.POSTGRESQL_JSON if connection.vendor == "postgresql" else SealFormat.PYTHON_JSON
+    )
+    assert seal.format == expected
+
+
+def test_a_format_1_seal_made_before_formats_still_verifies_and_stays_tamper_evident(
+    monkeypatch,
+):
+    events = _old_events(3)
+    monkeypatch.setattr(seals, "_seal_format", lambda: SealFormat.PYTHON_JSON)
+    old = audit_seal()
+    monkeypatch.undo()
+    # The hash a seal got before formats existed: no format in it.
+    head = f"{old.previous_hash}|{old.last_event_id}|{old.event_count}|".encode()
+    assert old.format == SealFormat.PYTHON_JSON
+    assert old.seal_hash == hashlib.sha256(head + hashlib.sha256(old.entries).digest()).hexdigest()
+    _old_events(2)
+    new = audit_seal(now=timezone.now() + timedelta(minutes=10))
+    assert audit_verify().ok and audit_verify().seals == 2
+    assert new.first_event_id == old.last_event_id + 1
+    _raw(f"UPDATE audit_auditevent SET actor_label = 'mallory' WHERE id = {events[2].pk}")
+    result = audit_verify()
+    assert not result.ok and result.problem == f"event {events[2].pk} was altered"
+
+
+def test_flipping_a_seals_format_is_detected():
+    _old_events(2)
+    seal = audit_seal()
+    other = SealFormat.PYTHON_JSON + SealFormat.POSTGRESQL_JSON - seal.format
+    _raw("UPDATE audit_auditseal SET format = %s WHERE id = %s", [other, seal.pk])
+    result = audit_verify()
+    assert not result.ok and result.problem == f"seal {seal.pk} was altered"
+
+
+def test_postgresql_digests_do_not_depend_on_the_session_settings(postgresql):
+    for i, metadata in enumerate([{"f": 0.1, "n": 10**20}, {"ü": ['a\n"b', None]}, {}]):
+        AuditEvent.objects.create(
+            occurred_at=timezone.now() - timedelta(minutes=5, microseconds=i),
+            actor_kind="system",
+            actor_label="Zoë",
+            action="auth.logged_out",
+            ip="2001:db8::1" if i else "10.0.0.1",
+            metadata=metadata,
+        )
+    settings = [
+        "SET LOCAL TIME ZONE 'Asia/Kathmandu'",
+        "SET LOCAL DateStyle = 'SQL, DMY'",
+        "SET LOCAL IntervalStyle = 'sql_standard'",
+        "SET LOCAL extra_float_digits = -15",
+    ]
+    with connection.cursor() as cursor:
+        for statement in settings:
+            cursor.execute(statement)
+    seal = audit_seal()
+    assert seal.format == SealFormat.POSTGRESQL_JSON and seal.event_count == 3
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL TIME ZONE 'America/St_Johns'")
+        cursor.execute("SET LOCAL DateStyle = 'ISO, MDY'")
+        cursor.execute("SET LOCAL extra_float_digits = 3")
+    assert audit_verify().ok
 
 
 def test_verify_detects_a_broken_chain():
