@@ -353,7 +353,7 @@ def audit_prune(*, before: datetime, actor) -> tuple[int, int]:
     ``audit.pruned``. The only code that uses the trigger's escape (transaction-local).
     """
     boundary = None
-    for seal in AuditSeal.objects.order_by("id").iterator():
+    for seal in AuditSeal.objects.order_by("id").defer("entries").iterator():
         newest = AuditEvent.objects.filter(id__lte=seal.last_event_id).order_by("-id").first()
         if newest is None or newest.occurred_at >= before:
             break
