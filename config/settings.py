@@ -78,7 +78,15 @@ TEMPLATES = [
 # --- Data -----------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg prepares only statements run through a server-side-binding cursor, and only the
+    # API's key lookup uses one (keys/lookup.py): planning its five-table join cost more than
+    # running it. Behind a transaction-mode pooler that cannot keep prepared statements
+    # (PgBouncer before 1.21, or without max_prepared_statements), set this to false.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "prepare_threshold", 1 if env.bool("KEYWARD_DB_PREPARED_STATEMENTS", default=True) else None
+    )
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     # Concurrent test runs on one server (CI, several checkouts) each get their own database.
     DATABASES["default"]["TEST"] = {

@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models.expressions import Col
 
 from accounts.models import Membership, ServiceID, Tenant, User
+from config.db import prepared_cursor
 from keys.models import ApiKey
 
 # Never loaded on the API path: the key's digest (it is the lookup) and the owner's password hash.
@@ -62,7 +63,8 @@ def key_by_digest(digest: bytes) -> tuple[ApiKey, str | None] | None:
     """Return (key with tenant, user and service ID attached, owner's role in the tenant or
     None), or None when no key has this digest. One query."""
     sql, parts = _plan()
-    with connection.cursor() as cursor:
+    # Prepared: planning this five-table join cost ~0.25 ms of its ~0.33 ms.
+    with prepared_cursor() as cursor:
         cursor.execute(sql, [digest])
         row = cursor.fetchone()
     if row is None:

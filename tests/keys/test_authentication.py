@@ -1,9 +1,11 @@
 """BearerKeyAuthentication: RFC 6750 header parsing, one query, every refusal reason."""
 
+import os
 from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 from rest_framework import exceptions
@@ -139,6 +141,20 @@ def test_valid_key_authenticates_in_exactly_one_query(issued, admin, django_asse
     principal = authenticated.principal
     assert (principal.tenant, principal.role, principal.user) == (admin.tenant, "admin", admin.user)
     assert principal.service_id is None and principal.key is authenticated
+
+
+def test_the_key_lookup_is_a_prepared_statement_on_postgresql(issued):
+    if connection.vendor != "postgresql":
+        if os.environ.get("CI"):
+            pytest.fail("CI runs on PostgreSQL: set DATABASE_URL")
+        pytest.skip("needs PostgreSQL (set DATABASE_URL)")
+    _, token = issued
+    for _ in range(3):
+        _authenticate(_request(f"Bearer {token}"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("keys_apikey" in sql and "digest" in sql for sql in prepared)
 
 
 def test_first_use_in_a_minute_writes_last_used_once(issued, django_assert_num_queries):
