@@ -16,11 +16,11 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period]
 
 
-# INCR, and give a new counter its expiry: one command, one round trip. Integers are stored raw,
-# so cache.get() reads the same value.
+# INCRBY, and give a new counter its expiry: one command, one round trip. Integers are stored
+# raw, so cache.get() reads the same value.
 _INCR_WINDOW = (
-    "local n = redis.call('INCR', KEYS[1]) "
-    "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+    "local n = redis.call('INCRBY', KEYS[1], ARGV[2]) "
+    "if n == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
     "return n"
 )
 _scripts: dict[int, object] = {}
@@ -37,18 +37,18 @@ def _redis_script(backend, full_key: str):
     return script
 
 
-def incr_window(cache_key: str, timeout: int) -> int:
-    """Add one to a window counter and return it: one round trip on Redis."""
+def incr_window(cache_key: str, timeout: int, amount: int = 1) -> int:
+    """Add ``amount`` to a window counter and return it: one round trip on Redis."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         full_key = backend.make_and_validate_key(cache_key)
-        return int(_redis_script(backend, full_key)(keys=[full_key], args=[timeout]))
+        return int(_redis_script(backend, full_key)(keys=[full_key], args=[timeout, amount]))
     try:
-        return cache.incr(cache_key)
+        return cache.incr(cache_key, amount)
     except ValueError:  # first hit of the window (or the counter just expired)
-        if cache.add(cache_key, 1, timeout):
-            return 1
-        return cache.incr(cache_key)
+        if cache.add(cache_key, amount, timeout):
+            return amount
+        return cache.incr(cache_key, amount)
 
 
 def count(scope: str, ident: str, rate: str, now: float | None = None) -> tuple[int, int, int]:

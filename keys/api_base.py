@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from audit.actions import Outcome
 from audit.services import Actor, record_request
 from config.request import client_ip, request_id_of
+from keys.authentication import log_allowance
 from keys.models import ApiKey
 from keys.schema import KeywardAutoSchema
 
@@ -22,6 +23,25 @@ DENIED_STATUSES = frozenset({401, 403, 429})
 def _principal_label(key: ApiKey) -> str:
     owner = key.user if key.user_id else key.service_id
     return owner.label if owner is not None else ""
+
+
+def _log_refusal(request, status: int, reason: str) -> None:
+    """Log a refusal that leaves no audit event: the first of its kind from its address each
+    minute, with the number of those not logged since the last line (per process)."""
+    ip = client_ip(request)
+    skipped = log_allowance((ip, reason, status))
+    if skipped is None:
+        return
+    logger.warning(
+        "api: %s %s -> %s (%s) ip=%s request_id=%s; %d more like it not logged in the last minute",
+        request.method,
+        request.path[:300],
+        status,
+        reason,
+        ip,
+        request_id_of(request),
+        skipped,
+    )
 
 
 def record_api_request(request, response, duration_ms: float) -> None:
@@ -43,15 +63,7 @@ def record_api_request(request, response, duration_ms: float) -> None:
         key = denial.get("key")
         if not denial.get("record"):
             if (denial or denied) and not denial.get("recorded"):
-                logger.warning(
-                    "api: %s %s -> %s (%s) ip=%s request_id=%s",
-                    request.method,
-                    request.path[:300],
-                    status,
-                    denial.get("reason", "no credentials"),
-                    client_ip(request),
-                    request_id_of(request),
-                )
+                _log_refusal(request, status, denial.get("reason", "no credentials"))
             return
     metadata = {
         "method": request.method,
@@ -123,4 +135,8 @@ class KeywardApiView(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         started = getattr(self, "_keyward_started", time.perf_counter())
         record_api_request(request, response, (time.perf_counter() - started) * 1000)
+        if response.status_code < 500:
+            # Every 4xx is in the audit log or (sampled) in keyward.api's: skip django.request's
+            # own line per 4xx response, which a flood of bad requests would turn into a flood.
+            response._has_been_logged = True
         return response

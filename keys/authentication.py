@@ -41,6 +41,7 @@ INVALID_TOKEN_CHALLENGE = 'Bearer realm="api", error="invalid_token"'
 # filters such as ``?key=<id>`` on the audit API keep working.
 QUERY_TOKEN_PARAMS = frozenset({"access_token"})
 LAST_USED_INTERVAL = 60  # seconds between two writes of last_used_at for one key
+LOG_INTERVAL = 60  # seconds between two log lines about unrecorded refusals of one kind and address
 FAILED_AUTH_SCOPE = "api-auth"
 
 
@@ -76,10 +77,25 @@ class _ProcessState:
     def __init__(self) -> None:
         self.blocked: dict[str, float] = {}
         self.touched: dict[int, float] = {}
+        self.logged: dict[tuple, list] = {}
 
     def reset(self) -> None:
         self.blocked.clear()
         self.touched.clear()
+        self.logged.clear()
+
+    def log_allowance(self, ident: tuple) -> int | None:
+        """Return None to skip a log line about ``ident``; else the number skipped since the
+        last one. One line per ``ident`` and minute, so a flood cannot flood the logs."""
+        now = time.monotonic()
+        seen = self.logged.get(ident)
+        if seen is not None and now - seen[0] < LOG_INTERVAL:
+            seen[1] += 1
+            return None
+        if len(self.logged) > self.MAX_ENTRIES:
+            self.logged.clear()
+        self.logged[ident] = [now, 0]
+        return seen[1] if seen is not None else 0
 
     def block(self, ip: str | None, wait: int) -> None:
         if len(self.blocked) > self.MAX_ENTRIES:
@@ -108,11 +124,16 @@ class _ProcessState:
 
 
 _local = _ProcessState()
+log_allowance = _local.log_allowance
 
 
 def reset_process_state() -> None:
-    """Forget this process's blocked addresses and last-use marks (tests clear the cache too)."""
+    """Forget this process's blocked addresses, last-use marks, log marks and reserved
+    requests (tests clear the cache too)."""
+    from keys.throttling import reset_leases
+
     _local.reset()
+    reset_leases()
 
 
 class InvalidRequest(exceptions.APIException):
@@ -129,6 +150,8 @@ def _now() -> datetime:
 
 def _query_token(request) -> tuple[str, str] | None:
     """Return (param, value) of the first query parameter that carries a key, or None."""
+    if not request.META.get("QUERY_STRING"):
+        return None
     for name, values in request.query_params.lists():
         for value in values:
             if value and (name.lower() in QUERY_TOKEN_PARAMS or tokens.parse(value)):
@@ -273,13 +296,17 @@ class BearerKeyAuthentication(BaseAuthentication):
     def _fail(
         self, request, ip, reason: str, key: ApiKey | None = None, *, detail=INVALID_TOKEN
     ) -> NoReturn:
-        blocked = self._count_failure(ip)
+        # SECURITY: a malformed token is no guess at any key (nothing was looked up), so it is
+        # not counted against its address: the count protects the key table, and counting it
+        # would cost a shared-cache round trip per forged request. A well-formed unknown key
+        # is counted, and an attacker can make any guess well-formed.
+        blocked = None if reason == Reason.MALFORMED else self._count_failure(ip)
         if request is not None:
             # A malformed token is refused with no database work at all, so it is logged, not
             # recorded; a well-formed one already cost a query and becomes an audit event. The
-            # failure that gets its address throttled is recorded either way: one event per
-            # address, window and process says the throttle engaged (its 429s write nothing).
-            record = reason != Reason.MALFORMED or blocked is not None
+            # failure that gets its address throttled is recorded: one event per address,
+            # window and process says the throttle engaged (its 429s write nothing).
+            record = reason != Reason.MALFORMED
             _deny(request, reason, key, record=record, blocked_for=blocked)
         raise exceptions.AuthenticationFailed(detail, code="invalid_token")
 

@@ -3,6 +3,7 @@
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -12,7 +13,12 @@ from accounts.models import Membership, ServiceID
 from audit.models import AuditEvent
 from audit.services import Actor
 from keys import api, services, tokens
-from keys.authentication import INVALID_TOKEN, INVALID_TOKEN_CHALLENGE, REALM
+from keys.authentication import (
+    INVALID_TOKEN,
+    INVALID_TOKEN_CHALLENGE,
+    REALM,
+    reset_process_state,
+)
 from keys.exceptions import KEYS_CANNOT_CREATE_KEYS, NOT_AUTHENTICATED, SERVER_ERROR
 from keys.models import ApiKey
 from keys.permissions import MISSING_SCOPE
@@ -465,6 +471,25 @@ def test_no_credentials_and_malformed_tokens_write_no_event(api_client, world):
     assert AuditEvent.objects.count() == before
 
 
+def test_a_flood_of_refusals_is_one_log_line_per_address_and_minute(api_client, world, caplog):
+    flood = [api_client.get("/api/v1/whoami/", **bearer("garbage")) for _ in range(20)]
+    other = api_client.get("/api/v1/whoami/", **bearer("garbage"), REMOTE_ADDR="192.0.2.44")
+    assert {r.status_code for r in [*flood, other]} == {401}
+    lines = [r.getMessage() for r in caplog.records if r.name in ("keyward.api", "django.request")]
+    assert len(lines) == 2  # no django.request line per 4xx either
+    assert "ip=127.0.0.1" in lines[0] and "(malformed_token)" in lines[0]
+    assert "ip=192.0.2.44" in lines[1]
+    reset_process_state()  # on a clock we control: a line, then the count of those skipped
+    with mock.patch("keys.authentication.time.monotonic", return_value=10**9):
+        api_client.get("/api/v1/whoami/", **bearer("garbage"))
+        api_client.get("/api/v1/whoami/", **bearer("garbage"))
+        api_client.get("/api/v1/whoami/", **bearer("garbage"))
+    with mock.patch("keys.authentication.time.monotonic", return_value=10**9 + 61):
+        api_client.get("/api/v1/whoami/", **bearer("garbage"))
+    last = [r.getMessage() for r in caplog.records if r.name == "keyward.api"][-1]
+    assert "2 more like it not logged in the last minute" in last
+
+
 def test_malformed_token_costs_zero_queries_through_the_full_request(
     api_client, world, django_assert_num_queries
 ):
@@ -482,7 +507,8 @@ def test_whoami_costs_one_select_and_one_insert_in_the_steady_state(
         response = api_client.get("/api/v1/whoami/", **bearer(world.user_token))
     assert response.status_code == 200
     select, insert = (q["sql"] for q in queries.captured_queries)
-    assert select.startswith("SELECT") and "keys_apikey" in select
+    # A server-side-bound (prepared) query is logged as "QUERY = '…' - PARAMS = …".
+    assert select.removeprefix("QUERY = '").startswith("SELECT") and "keys_apikey" in select
     assert insert.startswith("INSERT") and "audit_auditevent" in insert
 
 

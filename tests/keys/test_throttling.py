@@ -1,5 +1,7 @@
 """Per-key rate limits and the per-address limit on failed authentication."""
 
+import time
+
 import pytest
 from django.core.cache import cache
 from django.test import override_settings
@@ -7,7 +9,7 @@ from django.test import override_settings
 from accounts.models import Tenant
 from audit.models import AuditEvent
 from config.ratelimit import incr_window
-from keys import tokens
+from keys import throttling, tokens
 from keys.api_base import KEY_THROTTLED
 from keys.authentication import AUTH_THROTTLED
 from keys.throttling import KeyRateThrottle, rate_of
@@ -92,8 +94,8 @@ def test_failed_authentication_is_throttled_per_address_before_any_query(
 ):
     _, valid = factories.make_api_key(admin)
     attacker = {"REMOTE_ADDR": "203.0.113.9"}
-    unknown = tokens.generate(tokens.Kind.PERSONAL)
-    statuses = [_get(api_client, bad, **attacker).status_code for bad in ["x", unknown, "y"]]
+    guesses = [tokens.generate(tokens.Kind.PERSONAL) for _ in range(3)]
+    statuses = [_get(api_client, guess, **attacker).status_code for guess in guesses]
     assert statuses == [401, 401, 401]
     with django_assert_num_queries(0):
         response = _get(api_client, valid, **attacker)  # even a valid key: refused unread
@@ -117,3 +119,46 @@ def test_tokens_in_the_query_string_count_as_failures(api_client, admin):
 def test_successful_requests_do_not_count_as_failures(api_client, admin):
     _, valid = factories.make_api_key(admin)
     assert [_get(api_client, valid).status_code for _ in range(5)] == [200] * 5
+
+
+@override_settings(KEYWARD_FAILED_AUTH_RATE="2/min")
+def test_malformed_tokens_are_not_counted_against_the_address(api_client, admin):
+    # Refused before any lookup, they guess at nothing; counting them would cost a round trip
+    # per forged request.
+    _, valid = factories.make_api_key(admin)
+    attacker = {"REMOTE_ADDR": "203.0.113.9"}
+    assert [_get(api_client, "garbage", **attacker).status_code for _ in range(5)] == [401] * 5
+    assert _get(api_client, valid, **attacker).status_code == 200
+
+
+def test_a_process_reserves_a_busy_keys_requests_in_leases(api_client, tenant, admin, monkeypatch):
+    Tenant.objects.filter(pk=tenant.pk).update(key_rate="1000/min")  # lease: 10 requests
+    key, token = factories.make_api_key(admin)
+    calls = []
+    real = throttling.ratelimit.incr_window
+    monkeypatch.setattr(
+        throttling.ratelimit, "incr_window", lambda *a: calls.append(a[2]) or real(*a)
+    )
+    assert all(_get(api_client, token).status_code == 200 for _ in range(25))
+    assert calls == [10, 10, 10]  # three round trips for 25 requests
+    window = int(time.time() // 60)
+    assert cache.get(f"rl:key:{key.pk}:{window}") == 30  # what this process reserved
+
+
+def test_leases_never_grant_more_than_the_limit_across_processes(tenant, admin):
+    limit, period, window = 250, 60, 7  # lease: 2 requests
+    processes = [throttling._Leases() for _ in range(3)]
+    granted = sum(processes[i % 3].take(4242, limit, period, window) for i in range(3 * limit))
+    assert granted == limit  # round-robin spends every lease: exactly the limit, never more
+    assert not any(p.take(4242, limit, period, window) for p in processes)
+    assert cache.get(f"rl:key:4242:{window}") <= limit + 3 * throttling.lease_size(limit)
+    fresh = throttling._Leases()
+    assert fresh.take(4242, limit, period, window + 1)  # the next window starts over
+
+
+def test_a_lease_left_unspent_is_all_a_key_can_lose(tenant, admin):
+    limit, period, window = 1000, 60, 9  # lease: 10 requests
+    idle, busy = throttling._Leases(), throttling._Leases()
+    assert idle.take(77, limit, period, window)  # reserves 10, spends 1
+    granted = 1 + sum(busy.take(77, limit, period, window) for _ in range(2 * limit))
+    assert limit - throttling.lease_size(limit) < granted <= limit

@@ -245,7 +245,10 @@ def _password_guess(client, **meta):
 
 
 def _key_guess(client, **meta):
-    return client.get("/api/v1/whoami/", HTTP_AUTHORIZATION="Bearer guess", **meta).status_code
+    # Well-formed, so it is looked up and counted: a malformed token is refused before any
+    # lookup and is no guess at a key (tests/keys/test_throttling.py).
+    guess = tokens.generate(tokens.Kind.PERSONAL)
+    return client.get("/api/v1/whoami/", HTTP_AUTHORIZATION=f"Bearer {guess}", **meta).status_code
 
 
 LIMITS = {
@@ -331,13 +334,13 @@ def test_the_per_ip_login_limit_is_audited_with_its_retry_time(client, settings)
 def test_the_api_per_address_throttle_is_audited_once_and_says_when(api_client, settings):
     settings.KEYWARD_FAILED_AUTH_RATE = f"{RATE}/min"
     attacker = {"REMOTE_ADDR": "203.0.113.9"}
-    malformed = [_key_guess(api_client, **attacker) for _ in range(RATE + 1)]
+    guesses = [_key_guess(api_client, **attacker) for _ in range(RATE + 1)]
     unknown = tokens.generate(tokens.Kind.PERSONAL)
     responses = [
         api_client.get("/api/v1/whoami/", HTTP_AUTHORIZATION=f"Bearer {unknown}", **attacker)
         for _ in range(3)
     ]
-    assert malformed[:RATE] == [401] * RATE and [r.status_code for r in responses] == [429] * 3
+    assert guesses[:RATE] == [401] * RATE and [r.status_code for r in responses] == [429] * 3
     for response in responses:
         wait = int(response["Retry-After"])
         assert 1 <= wait <= 61
