@@ -10,6 +10,7 @@ in the same transaction as the change.
 """
 
 import atexit
+import functools
 import logging
 import os
 import queue
@@ -18,6 +19,8 @@ import time
 
 from django.conf import settings
 from django.db import connection
+
+from config.db import prepared_cursor
 
 logger = logging.getLogger("keyward.audit.writer")
 
@@ -99,8 +102,11 @@ class RequestEventWriter:
 
         for attempt in (1, 2):
             try:
-                connection.close_if_unusable_or_obsolete()
-                AuditEvent.objects.bulk_create(batch)
+                _check_connection()
+                if connection.vendor == "postgresql":
+                    _insert(batch)
+                else:
+                    AuditEvent.objects.bulk_create(batch)
                 break
             except Exception:
                 if attempt == 2:
@@ -112,6 +118,65 @@ class RequestEventWriter:
                 connection.close()
         for event in batch:
             stream_event(event)
+
+
+_checked_at = 0.0
+CHECK_INTERVAL = 1.0  # seconds between two checks of the writer's connection
+
+
+def _check_connection() -> None:
+    """Close the writer's connection if it is broken or past CONN_MAX_AGE, at most once a
+    second: each check costs a round trip, and a failed batch is retried on a new connection."""
+    global _checked_at
+    now = time.monotonic()
+    if now - _checked_at >= CHECK_INTERVAL:
+        _checked_at = now
+        connection.close_if_unusable_or_obsolete()
+
+
+def _insert(batch: list) -> None:
+    """Insert ``batch`` in one ``INSERT … RETURNING id`` and give each event its id.
+
+    What ``bulk_create`` does, with the SQL made once per batch size and prepared on the
+    connection: this thread shares the worker's CPU with the requests, and the database's with
+    everyone. Each value goes through its field's own ``pre_save`` and ``get_db_prep_save``, as
+    in the ORM.
+    """
+    fields = _insert_fields()
+    sql = _insert_sql(len(batch))
+    params = [
+        field.get_db_prep_save(field.pre_save(event, True), connection)
+        for event in batch
+        for field in fields
+    ]
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    for event, pk in zip(batch, ids, strict=True):
+        event.pk = pk
+        event._state.adding = False
+        event._state.db = connection.alias
+
+
+@functools.cache
+def _insert_fields() -> tuple:
+    from audit.models import AuditEvent
+
+    return tuple(f for f in AuditEvent._meta.concrete_fields if not f.primary_key)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(rows: int) -> str:
+    from audit.models import AuditEvent
+
+    q = connection.ops.quote_name
+    columns = ", ".join(q(f.column) for f in _insert_fields())
+    row = "(" + ", ".join(["%s"] * len(_insert_fields())) + ")"
+    # SECURITY: identifiers from model metadata, quoted; every value is a bound parameter.
+    return (
+        f"INSERT INTO {q(AuditEvent._meta.db_table)} ({columns}) "  # noqa: S608
+        f"VALUES {', '.join([row] * rows)} RETURNING {q(AuditEvent._meta.pk.column)}"
+    )
 
 
 writer = RequestEventWriter()
