@@ -36,6 +36,7 @@ class _Marker:
 class RequestEventWriter:
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._wake = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
@@ -54,6 +55,7 @@ class RequestEventWriter:
             return True
         marker = _Marker(close)
         self._queue.put(marker)
+        self._wake.set()
         return marker.done.wait(timeout)
 
     def _ensure_thread(self) -> None:
@@ -64,6 +66,7 @@ class RequestEventWriter:
             if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
                 if self._pid != os.getpid():
                     self._queue = queue.SimpleQueue()
+                    self._wake = threading.Event()
                 self._pid = os.getpid()
                 self._thread = threading.Thread(
                     target=self._run, name="keyward-audit-writer", daemon=True
@@ -75,13 +78,14 @@ class RequestEventWriter:
             item = self._queue.get()
             batch, markers = [], []
             self._take(item, batch, markers)
-            deadline = time.monotonic() + settings.KEYWARD_AUDIT_FLUSH_MS / 1000
-            while len(batch) < settings.KEYWARD_AUDIT_BATCH and not markers:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
+            if not markers:
+                # Let the batch gather for KEYWARD_AUDIT_FLUSH_MS without waking up for every
+                # event (each wake-up is a thread switch in the worker): flush() cuts it short.
+                self._wake.wait(settings.KEYWARD_AUDIT_FLUSH_MS / 1000)
+            self._wake.clear()
+            while len(batch) < settings.KEYWARD_AUDIT_BATCH:
                 try:
-                    self._take(self._queue.get(timeout=remaining), batch, markers)
+                    self._take(self._queue.get_nowait(), batch, markers)
                 except queue.Empty:
                     break
             if batch:
@@ -135,22 +139,21 @@ def _check_connection() -> None:
 
 
 def _insert(batch: list) -> None:
-    """Insert ``batch`` in one ``INSERT … RETURNING id`` and give each event its id.
+    """Insert ``batch`` in one statement and give each event its id (PostgreSQL).
 
-    What ``bulk_create`` does, with the SQL made once per batch size and prepared on the
-    connection: this thread shares the worker's CPU with the requests, and the database's with
-    everyone. Each value goes through its field's own ``pre_save`` and ``get_db_prep_save``, as
-    in the ORM.
+    What ``bulk_create`` does, as one fixed statement whatever the batch size: each column is
+    one array parameter, zipped back into rows by ``unnest``. Made once, it is prepared once per
+    connection; a multi-row VALUES list would be a new, long statement for psycopg to parse each
+    batch, on a thread that shares the worker's CPU with the requests. Each value goes through
+    its field's own ``pre_save`` and ``get_db_prep_save``, as in the ORM.
     """
     fields = _insert_fields()
-    sql = _insert_sql(len(batch))
-    params = [
-        field.get_db_prep_save(field.pre_save(event, True), connection)
-        for event in batch
+    columns = [
+        [field.get_db_prep_save(field.pre_save(event, True), connection) for event in batch]
         for field in fields
     ]
     with prepared_cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_insert_sql(), columns)
         ids = [row[0] for row in cursor.fetchall()]
     for event, pk in zip(batch, ids, strict=True):
         event.pk = pk
@@ -165,17 +168,26 @@ def _insert_fields() -> tuple:
     return tuple(f for f in AuditEvent._meta.concrete_fields if not f.primary_key)
 
 
-@functools.lru_cache(maxsize=64)
-def _insert_sql(rows: int) -> str:
+def _array_type(field) -> str:
+    # varchar(n) as text: a cast to varchar(n) would silently truncate, whereas storing text in
+    # the column refuses a value that is too long, as the ORM's INSERT does.
+    db_type = field.db_type(connection)
+    return "text" if db_type.startswith("varchar") else db_type
+
+
+@functools.cache
+def _insert_sql() -> str:
     from audit.models import AuditEvent
 
     q = connection.ops.quote_name
-    columns = ", ".join(q(f.column) for f in _insert_fields())
-    row = "(" + ", ".join(["%s"] * len(_insert_fields())) + ")"
-    # SECURITY: identifiers from model metadata, quoted; every value is a bound parameter.
+    fields = _insert_fields()
+    columns = ", ".join(q(f.column) for f in fields)
+    arrays = ", ".join(f"%s::{_array_type(f)}[]" for f in fields)
+    # SECURITY: identifiers and types from model metadata; every value is a bound parameter.
+    # unnest() yields the rows in array order, and RETURNING follows it, as bulk_create assumes.
     return (
         f"INSERT INTO {q(AuditEvent._meta.db_table)} ({columns}) "  # noqa: S608
-        f"VALUES {', '.join([row] * rows)} RETURNING {q(AuditEvent._meta.pk.column)}"
+        f"SELECT * FROM unnest({arrays}) RETURNING {q(AuditEvent._meta.pk.column)}"
     )
 
 

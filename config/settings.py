@@ -241,7 +241,7 @@ KEYWARD_AUDIT_API_LAG = env.int("KEYWARD_AUDIT_API_LAG", default=5)
 # "batched": API request events are inserted by a per-process writer thread, flushed every
 # KEYWARD_AUDIT_FLUSH_MS or KEYWARD_AUDIT_BATCH events and at exit; "sync": one INSERT per request.
 KEYWARD_AUDIT_REQUEST_EVENTS = env.str("KEYWARD_AUDIT_REQUEST_EVENTS", default="batched")
-KEYWARD_AUDIT_FLUSH_MS = env.int("KEYWARD_AUDIT_FLUSH_MS", default=5)
+KEYWARD_AUDIT_FLUSH_MS = env.int("KEYWARD_AUDIT_FLUSH_MS", default=20)
 KEYWARD_AUDIT_BATCH = env.int("KEYWARD_AUDIT_BATCH", default=500)
 # keys_maintain rolls up API request events older than this many seconds (younger ones wait for
 # the next run, so a slower transaction that took a lower event id is never passed over).

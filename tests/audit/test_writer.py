@@ -61,3 +61,33 @@ def test_sync_mode_writes_in_the_request(settings, bearer, django_assert_num_que
     with django_assert_num_queries(2):  # the key, then the event
         bearer.get("/api/v1/whoami/")
     assert AuditEvent.objects.filter(action="api.request").count() == 2
+
+
+def test_a_batch_stores_every_field_as_the_orm_would(batched, tenant, owner):
+    from audit.services import Actor, build_event
+
+    def event(**extra):
+        return build_event(
+            "api.request",
+            actor=Actor.anonymous(),
+            tenant=tenant,
+            metadata={"path": "/api/v1/ü/", "nested": {"b": [1, None], "a": "x"}},
+            **extra,
+        )
+
+    batch = [event(ip="2001:db8::1"), event(ip=None), event(ip="192.0.2.9")]
+    reference = event(ip="2001:db8::1")
+    reference.save()
+    writer.RequestEventWriter._write(batch)
+    assert [e.pk for e in batch] == sorted(e.pk for e in batch) and batch[0].pk > reference.pk
+    stored = {e.pk: e for e in AuditEvent.objects.filter(pk__in=[e.pk for e in batch])}
+    for sent in batch:
+        got = stored[sent.pk]
+        assert (got.tenant_id, got.actor_kind, got.action, got.outcome) == (
+            tenant.pk,
+            reference.actor_kind,
+            "api.request",
+            reference.outcome,
+        )
+        assert got.ip == sent.ip and got.metadata == reference.metadata
+        assert got.occurred_at == sent.occurred_at
