@@ -87,6 +87,19 @@ class Gunicorn:
                 time.sleep(0.3)
         raise RuntimeError(f"gunicorn did not answer within 60s: see {self.log_path}")
 
+    def worker_pids(self) -> list[int]:
+        """Return the pids of the master's children (its workers), read from /proc."""
+        master = self.process.pid if self.process else None
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:  # "pid (comm) state ppid …"; comm may hold spaces and parentheses
+                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # a process that just exited
+            if ppid == master:
+                pids.append(int(stat.parent.name))
+        return sorted(pids)
+
     def stop(self) -> None:
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
@@ -116,21 +129,21 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-def wrk(wrk_path: str, url: str, headers: dict, seconds: int) -> WrkResult:
+def _wrk_command(wrk_path: str, url: str, headers: dict, seconds: int) -> list[str]:
     command = [wrk_path, "-t2", "-c2", f"-d{seconds}s", "--timeout", "5s", "--latency"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
-    done = subprocess.run(  # noqa: S603
-        [*command, url], capture_output=True, text=True, timeout=seconds + 60
-    )
-    out = done.stdout
+    return [*command, url]
+
+
+def _parse_wrk(out: str, err: str) -> WrkResult:
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     total = re.search(r"(\d+) requests in", out)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     p50 = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE)
     if not rate or not total:
-        raise RuntimeError(f"wrk failed: {out}{done.stderr}")
+        raise RuntimeError(f"wrk failed: {out}{err}")
     return WrkResult(
         requests_per_s=float(rate.group(1)),
         requests=int(total.group(1)),
@@ -138,6 +151,61 @@ def wrk(wrk_path: str, url: str, headers: dict, seconds: int) -> WrkResult:
         errors=errors.group(1) if errors else "",
         latency_p50_ms=_ms(p50.group(1)) if p50 else None,
     )
+
+
+def wrk(wrk_path: str, url: str, headers: dict, seconds: int) -> WrkResult:
+    done = subprocess.run(  # noqa: S603
+        _wrk_command(wrk_path, url, headers, seconds),
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    )
+    return _parse_wrk(done.stdout, done.stderr)
+
+
+@dataclass
+class CrashRun:
+    wrk: WrkResult
+    killed_pid: int
+    workers_at_stop: int  # the master's workers just before the stop: the killed one replaced
+    seconds: float  # from wrk's start to gunicorn's stop
+
+
+def wrk_with_kill(
+    wrk_path: str, server: Gunicorn, url: str, headers: dict, seconds: int
+) -> CrashRun:
+    """Run wrk on ``url``, SIGKILL one of ``server``'s workers after ``seconds / 2`` (its master
+    starts a new one), stop ``server`` gracefully after ``seconds``, then wrk.
+
+    gunicorn stops while wrk still runs, so every request a worker took is answered and counted
+    by wrk (a sync worker finishes its request before it exits); the requests that follow are
+    refused (wrk's write or connect errors) and write no event. Stopping wrk first would leave
+    up to one request per connection answered and audited but never counted. wrk prints its
+    summary on SIGINT."""
+    process = subprocess.Popen(  # noqa: S603
+        _wrk_command(wrk_path, url, headers, seconds + 60),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started = time.monotonic()
+    try:
+        time.sleep(seconds / 2)
+        workers = server.worker_pids()
+        if not workers:
+            raise RuntimeError("gunicorn has no worker to kill")
+        os.kill(workers[0], signal.SIGKILL)
+        time.sleep(max(0.0, started + seconds - time.monotonic()))
+        elapsed = time.monotonic() - started
+        workers_at_stop = len(server.worker_pids())
+        server.stop()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return CrashRun(_parse_wrk(out, err), workers[0], workers_at_stop, elapsed)
 
 
 @dataclass

@@ -178,6 +178,47 @@ def http_table(res: dict) -> str:
     return _table(header, rows) + note
 
 
+def crash_text(res: dict) -> str:
+    """The hard-crash table: one row per KEYWARD_AUDIT_REQUEST_EVENTS mode."""
+    rows = []
+    for mode, r in res["modes"].items():
+        if r["lost"] is None:
+            rows.append([mode, r["error"][:90] or "—", "", "", "", "", ""])
+            continue
+        lost = str(r["lost"])
+        if r["difference"] < 0:
+            extra = -r["difference"]
+            lost += f" ({extra} event{'s' if extra > 1 else ''} more than 2xx responses)"
+        rows.append(
+            [
+                mode,
+                f"{r['answered']:,}",
+                f"{r['events']:,}",
+                lost,
+                _f(r["loss_window_ms"], "{:.1f}"),
+                f"{r['per_worker_rps']:.0f}",
+                r["socket_errors"] or "none",
+            ]
+        )
+    header = [
+        "KEYWARD_AUDIT_REQUEST_EVENTS",
+        "2xx seen by wrk",
+        "api.request events",
+        "lost",
+        "loss window (ms of one worker's traffic)",
+        "req/s per worker",
+        "wrk socket errors",
+    ]
+    return (
+        _table(header, rows)
+        + f"\n\nKEYWARD_AUDIT_FLUSH_MS = {res['flush_ms']}. wrk on {res['path']} for "
+        f"{res['seconds']}s, one of the 2 workers SIGKILLed halfway, then gunicorn stopped "
+        "gracefully before wrk (wrk's write and connect errors come after that stop). Loss "
+        "window = lost ÷ (req/s ÷ 2 workers) × 1000. More events than 2xx responses: a request "
+        "the killed worker had written but not answered."
+    )
+
+
 def _small_big_table(rows: dict, small: str, big: str) -> str:
     out = []
     for name, r in rows.items():
@@ -377,6 +418,9 @@ def rows_without_numbers(results: dict) -> list[str]:
     for name, r in results.get("http", {}).get("rows", {}).items():
         if r["median_rps"] is None:
             out.append(f"http/{name}: {r['error'][:80]}")
+    for mode, r in results.get("http", {}).get("crash", {}).get("modes", {}).items():
+        if r["lost"] is None:
+            out.append(f"http/crash/{mode}: {r['error'][:80]}")
     scale = results.get("scale", {})
     for part in ("keys", "audit_pages"):
         for name, r in scale.get(part, {}).get("rows", {}).items():
@@ -480,6 +524,17 @@ def markdown(results: dict) -> str:
             f"{c['http_warmup']}s warm-up per row; {results['http']['seconds']:.0f}s.",
             "",
             http_table(results["http"]),
+            "",
+        ]
+    if "crash" in results.get("http", {}):
+        lines += [
+            "## Hard crash of a worker",
+            "",
+            "What a SIGKILL (or the OOM killer) costs the batched audit writer: the `full` row "
+            "under wrk, one gunicorn worker killed halfway, the rest stopped gracefully; the 2xx "
+            "responses wrk saw against the `api.request` events in the table.",
+            "",
+            crash_text(results["http"]["crash"]),
             "",
         ]
     if "scale" in results:

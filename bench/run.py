@@ -48,6 +48,7 @@ class Config:
     http_rounds: int = 10
     http_seconds: int = 2  # wrk takes whole seconds
     http_warmup: int = 1
+    crash_seconds: int = 4  # wrk on the full row; one worker is SIGKILLed halfway
     scale_rounds: int = 5
     key_requests: int = 300  # per row per round, key table rows
     page_requests: int = 40  # per row per round, audit page rows
@@ -69,6 +70,7 @@ MODES = {
         http_rounds=1,
         http_seconds=2,
         http_warmup=1,
+        crash_seconds=2,
         scale_rounds=3,
         key_requests=40,
         page_requests=10,
@@ -247,10 +249,22 @@ def run_inprocess(config: Config, seed, fallback: str) -> dict:
     return out
 
 
-def audited_requests() -> int:
+def audited_requests(*, path: str | None = None, after_id: int = 0) -> int:
+    """Count the api.request events (of requests to ``path``, with an id above ``after_id``)."""
     from audit.models import AuditEvent
 
-    return AuditEvent.objects.filter(action="api.request").count()
+    events = AuditEvent.objects.filter(action="api.request", id__gt=after_id)
+    if path:
+        events = events.filter(metadata__path=path)
+    return events.count()
+
+
+def last_event_id() -> int:
+    from django.db.models import Max
+
+    from audit.models import AuditEvent
+
+    return AuditEvent.objects.aggregate(last=Max("id"))["last"] or 0
 
 
 PROFILED_ROWS = ("auth", "full", "malformed")
@@ -381,6 +395,64 @@ def run_http(config: Config, seed, env: dict, wrk_path: str, cleanup: Cleanup, s
         "requests_to_audited_rows_timed": sum(out["rows"][n]["requests"] for n in audited),
         "note": "wrk's warm-up requests are not counted in the requests; they are audited too",
     }
+    return out
+
+
+CRASH_PATH = "/api/bench/full/"
+
+
+def run_crash(config: Config, seed, env: dict, wrk_path: str, cleanup: Cleanup) -> dict:
+    """Per way of writing request events (KEYWARD_AUDIT_REQUEST_EVENTS): a fresh gunicorn, wrk
+    on the full row with one worker SIGKILLed halfway, a graceful stop (the other worker
+    flushes), then the responses wrk saw answered compared with the api.request events written."""
+    from django.conf import settings
+
+    from bench import httpbench
+
+    headers = headers_for("keyward", seed)
+    out = {
+        "path": CRASH_PATH,
+        "seconds": config.crash_seconds,
+        "flush_ms": getattr(settings, "KEYWARD_AUDIT_FLUSH_MS", None),
+        "modes": {},
+    }
+    for mode in ("batched", "sync"):
+        entry = out["modes"][mode] = {"error": "", "lost": None}
+        server = httpbench.Gunicorn(
+            {**env, "KEYWARD_AUDIT_REQUEST_EVENTS": mode}, RESULTS_DIR / "gunicorn.log", log=log
+        )
+        cleanup.push(server.stop)
+        try:
+            server.start("/api/bench/baseline/")
+            after_id = last_event_id()
+            run = httpbench.wrk_with_kill(
+                wrk_path, server, server.base + CRASH_PATH, headers, config.crash_seconds
+            )
+            events = audited_requests(path=CRASH_PATH, after_id=after_id)
+        except Exception as error:  # noqa: BLE001 - reported as a row without numbers
+            server.stop()
+            entry["error"] = f"{type(error).__name__}: {error}"
+            log(f"  hard crash, {mode}: {entry['error']}")
+            continue
+        # wrk counts only parsed responses as requests (the killed request's reset is a socket
+        # error, counted apart), and "non-2xx" means a status above 399.
+        answered = run.wrk.requests - run.wrk.non_2xx
+        per_worker_rps = run.wrk.requests / run.seconds / server.workers
+        lost = max(answered - events, 0)
+        entry.update(
+            requests=run.wrk.requests,
+            non_2xx=run.wrk.non_2xx,
+            socket_errors=run.wrk.errors,
+            answered=answered,
+            events=events,
+            difference=answered - events,
+            lost=lost,
+            seconds=run.seconds,
+            per_worker_rps=per_worker_rps,
+            loss_window_ms=lost / per_worker_rps * 1000 if per_worker_rps else None,
+            killed_pid=run.killed_pid,
+            workers_at_stop=run.workers_at_stop,
+        )
     return out
 
 
@@ -642,6 +714,11 @@ def main(argv=None) -> int:
             log(f"HTTP: gunicorn + wrk, {config.http_rounds} rounds × {config.http_seconds}s…")
             results["http"] = run_http(config, seed, env, wrk_path, cleanup, unavailable)
             log(report.http_table(results["http"]))
+            if "full" in unavailable:
+                return
+            log(f"Hard crash: wrk {config.crash_seconds}s on full, one worker SIGKILLed halfway…")
+            results["http"]["crash"] = run_crash(config, seed, env, wrk_path, cleanup)
+            log(report.crash_text(results["http"]["crash"]))
 
         def scale() -> None:
             log("Scale rows…")
