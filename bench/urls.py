@@ -11,13 +11,15 @@ from config.urls import urlpatterns as product_urlpatterns
 
 _keyward = probes.keyward_views()
 
+# Django matches static routes in order, each a string comparison: the malformed row sits next
+# to the baseline (one comparison more), the competitors before Keyward's auth and full rows.
 urlpatterns = [
     path("api/bench/baseline/", probes.BaselineProbe.as_view()),
+    path("api/bench/malformed/", _keyward["malformed"]),
     path("api/bench/drf_token/", probes.DrfTokenProbe.as_view()),
     path("api/bench/knox/", probes.KnoxProbe.as_view()),
     path("api/bench/api_key/", probes.ApiKeyProbe.as_view()),
     path("api/bench/auth/", _keyward["auth"]),
     path("api/bench/full/", _keyward["full"]),
-    path("api/bench/malformed/", _keyward["malformed"]),
     *product_urlpatterns,
 ]

@@ -46,6 +46,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.request.RequestIdMiddleware",
+    # Answers a malformed API credential for the view (process_view): after the request id and
+    # the security headers, before CSRF.
+    "keys.middleware.MalformedBearerMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -25,7 +25,7 @@ def _principal_label(key: ApiKey) -> str:
     return owner.label if owner is not None else ""
 
 
-def _log_refusal(request, status: int, reason: str) -> None:
+def log_refusal(request, status: int, reason: str) -> None:
     """Log a refusal that leaves no audit event: the first of its kind from its address each
     minute, with the number of those not logged since the last line (per process)."""
     ip = client_ip(request)
@@ -63,7 +63,7 @@ def record_api_request(request, response, duration_ms: float) -> None:
         key = denial.get("key")
         if not denial.get("record"):
             if (denial or denied) and not denial.get("recorded"):
-                _log_refusal(request, status, denial.get("reason", "no credentials"))
+                log_refusal(request, status, denial.get("reason", "no credentials"))
             return
     metadata = {
         "method": request.method,

@@ -159,6 +159,36 @@ def _query_token(request) -> tuple[str, str] | None:
     return None
 
 
+def split_bearer(header: bytes) -> tuple[bool, str | None]:
+    """Return whether ``header`` (an Authorization value) is a Bearer credential, and its token:
+    None unless the header is exactly ``Bearer <one ASCII word>``."""
+    parts = header.split()
+    if not parts or parts[0].lower() != b"bearer":
+        return False, None
+    if len(parts) != 2:
+        return True, None
+    try:
+        return True, parts[1].decode("ascii")
+    except UnicodeDecodeError:
+        return True, None
+
+
+def refusal_without_lookup(header: bytes) -> str | None:
+    """Return the 401 detail for a Bearer credential refused before any lookup (malformed
+    header or token), else None: another scheme, or a token that needs its lookup."""
+    bearer, raw = split_bearer(header)
+    if not bearer:
+        return None
+    if raw is None:
+        return MALFORMED_HEADER
+    return INVALID_TOKEN if tokens.parse(raw) is None else None
+
+
+def blocked_for(ip: str | None) -> int | None:
+    """Return the seconds ``ip`` is still refused for after too many failures, if it is."""
+    return _local.blocked_for(ip)
+
+
 def _deny(
     request,
     reason: str,
@@ -194,8 +224,7 @@ class BearerKeyAuthentication(BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
-        header = get_authorization_header(request).split()
-        bearer = bool(header) and header[0].lower() == self.keyword.lower().encode()
+        bearer, raw = split_bearer(get_authorization_header(request))
         exposed = _query_token(request)
         if not bearer and exposed is None:
             return None  # another scheme, or no credentials: not ours to refuse
@@ -207,11 +236,7 @@ class BearerKeyAuthentication(BaseAuthentication):
             raise exceptions.Throttled(wait=wait, detail=AUTH_THROTTLED)
         if exposed is not None:
             self._refuse_exposed(request, ip, *exposed)
-        if len(header) != 2:
-            self._fail(request, ip, Reason.MALFORMED, detail=MALFORMED_HEADER)
-        try:
-            raw = header[1].decode("ascii")
-        except UnicodeDecodeError:
+        if raw is None:
             self._fail(request, ip, Reason.MALFORMED, detail=MALFORMED_HEADER)
         return self.authenticate_credentials(raw, request)
 

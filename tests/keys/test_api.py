@@ -16,6 +16,7 @@ from keys import api, services, tokens
 from keys.authentication import (
     INVALID_TOKEN,
     INVALID_TOKEN_CHALLENGE,
+    MALFORMED_HEADER,
     REALM,
     reset_process_state,
 )
@@ -488,6 +489,39 @@ def test_a_flood_of_refusals_is_one_log_line_per_address_and_minute(api_client, 
         api_client.get("/api/v1/whoami/", **bearer("garbage"))
     last = [r.getMessage() for r in caplog.records if r.name == "keyward.api"][-1]
     assert "2 more like it not logged in the last minute" in last
+
+
+@pytest.mark.parametrize(
+    ("authorization", "detail"),
+    [("Bearer kwp_not-a-token", INVALID_TOKEN), ("Bearer two words", MALFORMED_HEADER)],
+)
+def test_a_malformed_credential_is_answered_with_the_apis_401_and_headers(
+    api_client, world, authorization, detail
+):
+    response = api_client.get(
+        "/api/v1/whoami/", HTTP_AUTHORIZATION=authorization, HTTP_X_REQUEST_ID="req-7"
+    )
+    assert response.status_code == 401
+    assert response.json() == {"code": "invalid_token", "detail": detail}
+    assert response["WWW-Authenticate"] == INVALID_TOKEN_CHALLENGE
+    assert response["Content-Type"] == "application/json"
+    assert response["X-Request-ID"] == "req-7"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_views_that_take_no_key_ignore_a_malformed_one(api_client, world):
+    garbage = bearer("garbage")
+    assert api_client.get("/api/schema/", **garbage).status_code == 200
+    leak = api_client.post("/api/v1/leaks/", data=b"[]", content_type="application/json", **garbage)
+    # Refused for its missing signature, not for the header.
+    assert leak.status_code == 401 and leak.json()["code"] == "invalid_signature"
+
+
+def test_a_malformed_token_beside_a_key_in_the_url_is_still_an_exposure(api_client, world):
+    response = api_client.get(f"/api/v1/whoami/?access_token={world.user_token}", **bearer("x"))
+    assert response.status_code == 400 and response.json()["code"] == "invalid_request"
+    assert AuditEvent.objects.filter(action="key.exposed").count() == 1
 
 
 def test_malformed_token_costs_zero_queries_through_the_full_request(

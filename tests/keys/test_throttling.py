@@ -162,3 +162,12 @@ def test_a_lease_left_unspent_is_all_a_key_can_lose(tenant, admin):
     assert idle.take(77, limit, period, window)  # reserves 10, spends 1
     granted = 1 + sum(busy.take(77, limit, period, window) for _ in range(2 * limit))
     assert limit - throttling.lease_size(limit) < granted <= limit
+
+
+@override_settings(KEYWARD_FAILED_AUTH_RATE="2/min")
+def test_an_address_refused_for_its_failures_gets_429_even_for_a_malformed_token(api_client):
+    attacker = {"REMOTE_ADDR": "203.0.113.9"}
+    for _ in range(2):
+        _get(api_client, tokens.generate(tokens.Kind.PERSONAL), **attacker)
+    assert _get(api_client, "garbage", **attacker).status_code == 429
+    assert _get(api_client, "garbage", REMOTE_ADDR="198.51.100.1").status_code == 401
