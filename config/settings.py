@@ -81,7 +81,9 @@ TEMPLATES = [
 # --- Data -----------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+# Off by default, as in Django: a check is one more round trip before every request. The API's
+# key lookup reconnects and retries once when it finds its kept connection dead.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # psycopg prepares only statements run through a server-side-binding cursor, and only the
     # API's key lookup uses one (keys/lookup.py): planning its five-table join cost more than

@@ -3,9 +3,10 @@
 import os
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections
 from django.test import override_settings
 from django.utils import timezone
 from rest_framework import exceptions
@@ -155,6 +156,33 @@ def test_the_key_lookup_is_a_prepared_statement_on_postgresql(issued):
         cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
         prepared = [row[0] for row in cursor.fetchall()]
     assert any("keys_apikey" in sql and "digest" in sql for sql in prepared)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_still_works_after_the_database_dropped_the_connection(issued):
+    if connection.vendor != "postgresql":
+        if os.environ.get("CI"):
+            pytest.fail("CI runs on PostgreSQL: set DATABASE_URL")
+        pytest.skip("needs PostgreSQL (set DATABASE_URL)")
+    key, token = issued
+    _authenticate(_request(f"Bearer {token}"))  # the connection is open and kept
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    with psycopg.connect(_libpq_dsn(), autocommit=True) as other:  # e.g. a database restart
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    _, authenticated = _authenticate(_request(f"Bearer {token}"))
+    assert authenticated.pk == key.pk
+
+
+def _libpq_dsn() -> str:
+    params = connection.get_connection_params()
+    params.pop("context", None)
+    params.pop("cursor_factory", None)
+    params.pop("prepare_threshold", None)
+    return psycopg.conninfo.make_conninfo(
+        **{k: v for k, v in params.items() if isinstance(v, (str, int))}
+    )
 
 
 def test_first_use_in_a_minute_writes_last_used_once(issued, django_assert_num_queries):
