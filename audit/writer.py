@@ -11,11 +11,13 @@ in the same transaction as the change.
 
 import atexit
 import functools
+import json
 import logging
 import os
 import queue
 import threading
 import time
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
@@ -141,19 +143,20 @@ def _check_connection() -> None:
 def _insert(batch: list) -> None:
     """Insert ``batch`` in one statement and give each event its id (PostgreSQL).
 
-    What ``bulk_create`` does, as one fixed statement whatever the batch size: each column is
-    one array parameter, zipped back into rows by ``unnest``. Made once, it is prepared once per
-    connection; a multi-row VALUES list would be a new, long statement for psycopg to parse each
-    batch, on a thread that shares the worker's CPU with the requests. Each value goes through
-    its field's own ``pre_save`` and ``get_db_prep_save``, as in the ORM.
+    What ``bulk_create`` does, as one fixed statement whatever the batch size: the batch travels
+    as one JSON array of rows, which ``jsonb_to_recordset`` turns back into typed rows. Made
+    once, the statement is prepared once per connection. The alternatives cost this thread,
+    which shares the worker's CPU with the requests, several times more: a multi-row VALUES
+    list is a new, long statement for psycopg to parse each batch; one array per column is
+    escaped element by element in Python. JSON is encoded in C, and every column type of the
+    table reads its JSON form exactly (times in ISO 8601 with their offset).
     """
-    fields = _insert_fields()
-    columns = [
-        [field.get_db_prep_save(field.pre_save(event, True), connection) for event in batch]
-        for field in fields
+    rows = [
+        {column: _json_value(getattr(event, attname)) for attname, column in _columns()}
+        for event in batch
     ]
     with prepared_cursor() as cursor:
-        cursor.execute(_insert_sql(), columns)
+        cursor.execute(_insert_sql(), [json.dumps(rows, ensure_ascii=False)])
         ids = [row[0] for row in cursor.fetchall()]
     for event, pk in zip(batch, ids, strict=True):
         event.pk = pk
@@ -161,16 +164,26 @@ def _insert(batch: list) -> None:
         event._state.db = connection.alias
 
 
+def _json_value(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
 @functools.cache
-def _insert_fields() -> tuple:
+def _columns() -> tuple:
+    """(attribute, column) of each field the INSERT writes."""
+    return tuple((f.attname, f.column) for f in _fields())
+
+
+@functools.cache
+def _fields() -> tuple:
     from audit.models import AuditEvent
 
     return tuple(f for f in AuditEvent._meta.concrete_fields if not f.primary_key)
 
 
-def _array_type(field) -> str:
-    # varchar(n) as text: a cast to varchar(n) would silently truncate, whereas storing text in
-    # the column refuses a value that is too long, as the ORM's INSERT does.
+def _record_type(field) -> str:
+    # varchar(n) read as text: storing text in the column refuses a value that is too long, as
+    # the ORM's INSERT does, where reading it as varchar(n) would silently truncate it.
     db_type = field.db_type(connection)
     return "text" if db_type.startswith("varchar") else db_type
 
@@ -180,14 +193,15 @@ def _insert_sql() -> str:
     from audit.models import AuditEvent
 
     q = connection.ops.quote_name
-    fields = _insert_fields()
-    columns = ", ".join(q(f.column) for f in fields)
-    arrays = ", ".join(f"%s::{_array_type(f)}[]" for f in fields)
-    # SECURITY: identifiers and types from model metadata; every value is a bound parameter.
-    # unnest() yields the rows in array order, and RETURNING follows it, as bulk_create assumes.
+    columns = ", ".join(q(f.column) for f in _fields())
+    types = ", ".join(f"{q(f.column)} {_record_type(f)}" for f in _fields())
+    # SECURITY: identifiers and types from model metadata; the rows are one bound parameter.
+    # jsonb_to_recordset() yields the rows in array order, and RETURNING follows it, as
+    # bulk_create assumes of a multi-row INSERT.
     return (
         f"INSERT INTO {q(AuditEvent._meta.db_table)} ({columns}) "  # noqa: S608
-        f"SELECT * FROM unnest({arrays}) RETURNING {q(AuditEvent._meta.pk.column)}"
+        f"SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) AS r({types}) "
+        f"RETURNING {q(AuditEvent._meta.pk.column)}"
     )
 
 

@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -91,3 +92,19 @@ def test_a_batch_stores_every_field_as_the_orm_would(batched, tenant, owner):
         )
         assert got.ip == sent.ip and got.metadata == reference.metadata
         assert got.occurred_at == sent.occurred_at
+
+
+def test_a_value_too_long_for_its_column_is_refused_not_truncated(batched, tenant, caplog):
+    from django.db import connection
+
+    from audit.services import Actor, build_event
+
+    if connection.vendor != "postgresql":
+        if os.environ.get("CI"):
+            pytest.fail("CI runs on PostgreSQL: set DATABASE_URL")
+        pytest.skip("SQLite does not enforce varchar lengths")
+    event = build_event("api.request", actor=Actor.anonymous(), tenant=tenant)
+    event.target_label = "x" * 201  # the column holds 200
+    writer.RequestEventWriter._write([event])
+    assert not AuditEvent.objects.filter(target_label__startswith="xxx").exists()
+    assert any("lost audit event" in r.getMessage() for r in caplog.records)
