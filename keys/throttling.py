@@ -3,6 +3,7 @@ reserved by each process in small leases."""
 
 import logging
 import math
+import threading
 import time
 
 from django.conf import settings
@@ -51,25 +52,38 @@ class _Leases:
 
     def __init__(self) -> None:
         self.held: dict[int, list[int]] = {}  # key id -> [window, requests left, -1 exhausted]
+        self._lock = threading.Lock()  # threaded workers: never spend one request twice
 
     def reset(self) -> None:
-        self.held.clear()
+        with self._lock:
+            self.held.clear()
 
     def take(self, key_id: int, limit: int, period: int, window: int) -> bool:
-        held = self.held.get(key_id)
-        if held is not None and held[0] == window:
-            if held[1] > 0:
-                held[1] -= 1
-                return True
-            if held[1] < 0:  # every request of this window is granted, here or elsewhere
-                return False
-        lease = lease_size(limit)
+        with self._lock:
+            held = self.held.get(key_id)
+            if held is not None and held[0] == window:
+                if held[1] > 0:
+                    held[1] -= 1
+                    return True
+                if held[1] < 0:  # every request of this window is granted, here or elsewhere
+                    return False
+        lease = lease_size(limit)  # the round trip, outside the lock
         total = ratelimit.incr_window(f"rl:key:{key_id}:{window}", period + 1, lease)
         granted = min(lease, limit - (total - lease))
-        if len(self.held) > self.MAX_ENTRIES:
-            self.held.clear()
-        self.held[key_id] = [window, granted - 1 if granted > 0 else -1]
-        return granted > 0
+        with self._lock:
+            if len(self.held) > self.MAX_ENTRIES:
+                self.held.clear()
+            held = self.held.get(key_id)
+            current = held is not None and held[0] == window and held[1] > 0
+            if granted <= 0:
+                if not current:
+                    self.held[key_id] = [window, -1]
+                return False
+            if current:  # another thread reserved meanwhile: keep both leases
+                held[1] += granted - 1
+            else:
+                self.held[key_id] = [window, granted - 1]
+            return True
 
 
 _leases = _Leases()

@@ -1,5 +1,6 @@
 """Per-key rate limits and the per-address limit on failed authentication."""
 
+import threading
 import time
 
 import pytest
@@ -171,3 +172,18 @@ def test_an_address_refused_for_its_failures_gets_429_even_for_a_malformed_token
         _get(api_client, tokens.generate(tokens.Kind.PERSONAL), **attacker)
     assert _get(api_client, "garbage", **attacker).status_code == 429
     assert _get(api_client, "garbage", REMOTE_ADDR="198.51.100.1").status_code == 401
+
+
+def test_threads_of_one_process_never_spend_a_reserved_request_twice():
+    leases, limit = throttling._Leases(), 500  # lease: 5 requests
+    granted = []
+
+    def client():
+        granted.extend(leases.take(99, limit, 60, 3) for _ in range(100))
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(granted) == 800 and sum(granted) == limit
