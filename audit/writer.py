@@ -20,7 +20,7 @@ import time
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 from config.db import prepared_cursor
 
@@ -115,15 +115,35 @@ class RequestEventWriter:
                     AuditEvent.objects.bulk_create(batch)
                 break
             except Exception:
-                if attempt == 2:
-                    # Never silent: the lost events are on the error log, secrets-free by design.
-                    logger.exception("could not write %d API request events", len(batch))
-                    for event in batch:
-                        logger.error("lost audit event: %s %s", event.action, event.metadata)
-                    return
                 connection.close()
+                if attempt == 2:
+                    logger.exception("could not write %d API request events", len(batch))
+                    batch = _write_one_by_one(batch)
         for event in batch:
             stream_event(event)
+
+
+def _write_one_by_one(batch: list) -> list:
+    """Write each event of a batch that failed on its own, so that one event the database
+    refuses does not take the others with it; return those written. Stop at the first sign that
+    the database itself is away: the rest would fail alike."""
+    written, lost = [], []
+    for index, event in enumerate(batch):
+        try:
+            event.save()
+        except (InterfaceError, OperationalError):
+            connection.close()
+            lost = batch[index:]
+            break
+        except Exception:
+            connection.close()
+            lost.append(event)
+        else:
+            written.append(event)
+    for event in lost:
+        # Never silent: the lost events are on the error log, secrets-free by design.
+        logger.error("lost audit event: %s %s", event.action, event.metadata)
+    return written
 
 
 _checked_at = 0.0

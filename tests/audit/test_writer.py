@@ -93,13 +93,16 @@ def test_a_batch_stores_every_field_as_the_orm_would(batched, tenant, owner):
         assert got.occurred_at == sent.occurred_at
 
 
-def test_a_value_too_long_for_its_column_is_refused_not_truncated(
+def test_a_value_too_long_is_refused_not_truncated_and_spares_its_batch(
     batched, tenant, caplog, postgresql
 ):
     from audit.services import Actor, build_event
 
+    good = [build_event("api.request", actor=Actor.anonymous(), tenant=tenant) for _ in range(2)]
     event = build_event("api.request", actor=Actor.anonymous(), tenant=tenant)
     event.target_label = "x" * 201  # the column holds 200
-    writer.RequestEventWriter._write([event])
+    writer.RequestEventWriter._write([good[0], event, good[1]])
     assert not AuditEvent.objects.filter(target_label__startswith="xxx").exists()
     assert any("lost audit event" in r.getMessage() for r in caplog.records)
+    # The database refused one event: the others of its batch are written all the same.
+    assert AuditEvent.objects.filter(pk__in=[e.pk for e in good]).count() == 2
