@@ -8,6 +8,7 @@ state), then the median of the per-round ratios is reported.
 """
 
 import gc
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -95,7 +96,14 @@ def capture_queries(row: Row) -> list[str]:
     """Return the SQL of one request of ``row`` (after warm-up, so caches are as in a loop)."""
     with CaptureQueriesContext(connection) as context:
         row.get()
-    return [query["sql"] for query in context.captured_queries]
+    return [_readable(query["sql"]) for query in context.captured_queries]
+
+
+def _readable(sql: str) -> str:
+    # Django logs a server-side-bound (prepared) query as "QUERY = '…' - PARAMS = (…)", with the
+    # parameters' raw bytes: show the statement and say where its parameters went.
+    match = re.fullmatch(r"QUERY = '(.*)' - PARAMS = .*", sql, re.DOTALL)
+    return f"{match[1]}  -- prepared; parameters bound server-side" if match else sql
 
 
 def interleave(
