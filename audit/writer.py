@@ -1,12 +1,12 @@
 """The per-process writer of API request events.
 
 The request path only enqueues an unsaved event (no query, no lock). A daemon thread inserts
-what has queued, one multi-row INSERT per batch, every KEYWARD_AUDIT_FLUSH_MS milliseconds or
-KEYWARD_AUDIT_BATCH events, then streams the committed events on the ``keyward.audit`` logger.
-``flush()`` waits until everything queued so far is written; it runs at interpreter exit (a
-gunicorn worker's normal exit, SIGTERM included), so only a hard crash (SIGKILL, OOM) can lose the
-events of the last few milliseconds. Changes of state never use this writer: their events commit
-in the same transaction as the change.
+what has queued, one INSERT per batch of at most KEYWARD_AUDIT_BATCH events, KEYWARD_AUDIT_FLUSH_MS
+milliseconds after a batch's first event, then streams the committed events on the
+``keyward.audit`` logger. ``flush()`` waits until everything queued so far is written; it runs at
+interpreter exit (a gunicorn worker's normal exit, SIGTERM included), so only a hard crash
+(SIGKILL, OOM) can lose the events of the last batch or so (measured by ``make bench``). Changes
+of state never use this writer: their events commit in the same transaction as the change.
 """
 
 import atexit

@@ -86,9 +86,10 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # psycopg prepares only statements run through a server-side-binding cursor, and only the
-    # API's key lookup uses one (keys/lookup.py): planning its five-table join cost more than
-    # running it. Behind a transaction-mode pooler that cannot keep prepared statements
-    # (PgBouncer before 1.21, or without max_prepared_statements), set this to false.
+    # API's key lookup and the audit writer's INSERT use one (config/db.py): planning the lookup's
+    # five-table join cost more than running it. Behind a transaction-mode pooler that cannot
+    # keep prepared statements (PgBouncer before 1.21, or without max_prepared_statements), set
+    # this to false.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "prepare_threshold", 1 if env.bool("KEYWARD_DB_PREPARED_STATEMENTS", default=True) else None
     )
@@ -243,8 +244,9 @@ KEYWARD_FAILED_AUTH_RATE = env.str("KEYWARD_FAILED_AUTH_RATE", default="60/min")
 KEYWARD_LOGIN_IP_RATE = env.str("KEYWARD_LOGIN_IP_RATE", default="30/min")
 KEYWARD_EXTRA_SCOPES = {}
 KEYWARD_AUDIT_API_LAG = env.int("KEYWARD_AUDIT_API_LAG", default=5)
-# "batched": API request events are inserted by a per-process writer thread, flushed every
-# KEYWARD_AUDIT_FLUSH_MS or KEYWARD_AUDIT_BATCH events and at exit; "sync": one INSERT per request.
+# "batched": API request events are inserted by a per-process writer thread, in batches of at most
+# KEYWARD_AUDIT_BATCH written KEYWARD_AUDIT_FLUSH_MS after their first event, and at exit; "sync":
+# one INSERT per request.
 KEYWARD_AUDIT_REQUEST_EVENTS = env.str("KEYWARD_AUDIT_REQUEST_EVENTS", default="batched")
 KEYWARD_AUDIT_FLUSH_MS = env.int("KEYWARD_AUDIT_FLUSH_MS", default=20)
 KEYWARD_AUDIT_BATCH = env.int("KEYWARD_AUDIT_BATCH", default=500)

@@ -221,8 +221,6 @@ class BearerKeyAuthentication(BaseAuthentication):
     goes to the audit log.
     """
 
-    keyword = "Bearer"
-
     def authenticate(self, request):
         bearer, raw = split_bearer(get_authorization_header(request))
         exposed = _query_token(request)

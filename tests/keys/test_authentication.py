@@ -2,10 +2,9 @@
 
 from datetime import timedelta
 
-import psycopg
 import pytest
 from django.core.cache import cache
-from django.db import connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test import override_settings
 from django.utils import timezone
 from rest_framework import exceptions
@@ -160,20 +159,14 @@ def test_a_key_still_works_after_the_database_dropped_the_connection(issued, pos
     with connections["default"].cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
-    with psycopg.connect(_libpq_dsn(), autocommit=True) as other:  # e.g. a database restart
-        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    other = connections.create_connection(DEFAULT_DB_ALIAS)  # e.g. a database restart
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()
     _, authenticated = _authenticate(_request(f"Bearer {token}"))
     assert authenticated.pk == key.pk
-
-
-def _libpq_dsn() -> str:
-    params = connection.get_connection_params()
-    params.pop("context", None)
-    params.pop("cursor_factory", None)
-    params.pop("prepare_threshold", None)
-    return psycopg.conninfo.make_conninfo(
-        **{k: v for k, v in params.items() if isinstance(v, (str, int))}
-    )
 
 
 def test_first_use_in_a_minute_writes_last_used_once(issued, django_assert_num_queries):
