@@ -4,8 +4,8 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from accounts.mfa import account_unlock
 from accounts.models import AuthenticatorDevice, Invitation, Membership, ServiceID, Tenant, User
+from audit.admin import AuditedModelAdmin
 from audit.services import Actor
-from config.admin import AuditedModelAdmin
 
 
 class MembershipInline(admin.TabularInline):

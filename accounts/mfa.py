@@ -7,16 +7,18 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare, salted_hmac
 from django_otp import devices_for_user
 
 import audit
-from accounts.models import AuthenticatorDevice, BackupCode, BackupCodeDevice, User
+from accounts.models import (
+    BACKUP_CODE_ALPHABET,
+    AuthenticatorDevice,
+    BackupCode,
+    BackupCodeDevice,
+    User,
+)
 
 BACKUP_CODE_COUNT = 10
-# 10 characters from a 32-letter alphabet without look-alikes: 50 bits, typed as xxxxx-xxxxx.
-_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # 32 symbols: no l, o, 0, 1
-
 BACKOFF_AFTER = 5
 LOCK_AFTER = getattr(settings, "KEYWARD_LOCK_AFTER_FAILURES", 50)
 MAX_BACKOFF = timedelta(minutes=15)
@@ -28,39 +30,9 @@ LOCKED_MESSAGE = (
 BACKOFF_MESSAGE = "Too many failed attempts. Try again in %(seconds)d seconds."
 
 
-def normalize_backup_code(code: str) -> str:
-    return "".join(ch for ch in code.lower() if ch in _ALPHABET)
-
-
-def _backup_digest(device: BackupCodeDevice, code: str) -> str:
-    # SECURITY: a keyed digest (HMAC with the SECRET_KEY), so a stolen table cannot be
-    # brute-forced offline; the user id binds a code to its owner.
-    return salted_hmac(
-        "keyward.backup-code", f"{device.user_id}:{normalize_backup_code(code)}", algorithm="sha256"
-    ).hexdigest()
-
-
 def _new_backup_code() -> str:
-    raw = "".join(secrets.choice(_ALPHABET) for _ in range(10))
+    raw = "".join(secrets.choice(BACKUP_CODE_ALPHABET) for _ in range(10))
     return f"{raw[:5]}-{raw[5:]}"
-
-
-def backup_code_use(*, device: BackupCodeDevice, code: str) -> bool:
-    """Consume ``code`` if it is one of the device's unused codes; return whether it was."""
-    if len(normalize_backup_code(code)) != 10:
-        return False
-    digest = _backup_digest(device, code)
-    with transaction.atomic():
-        match = (
-            BackupCode.objects.select_for_update()
-            .filter(device=device, used_at=None, digest=digest)
-            .first()
-        )
-        if match is None or not constant_time_compare(match.digest, digest):
-            return False
-        match.used_at = timezone.now()
-        match.save(update_fields=["used_at"])
-    return True
 
 
 @transaction.atomic
@@ -72,7 +44,7 @@ def backup_codes_generate(*, user: User, request=None) -> list[str]:
     device.codes.all().delete()
     codes = [_new_backup_code() for _ in range(BACKUP_CODE_COUNT)]
     BackupCode.objects.bulk_create(
-        BackupCode(device=device, digest=_backup_digest(device, c)) for c in codes
+        BackupCode(device=device, digest=device.digest_of(c)) for c in codes
     )
     audit.record(
         "mfa.backup_codes_generated",

@@ -8,9 +8,10 @@ from urllib.parse import quote, urlencode
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.validators import MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 from django_otp.oath import TOTP
 
@@ -340,19 +341,52 @@ class AuthenticatorDevice(TimestampMixin, ThrottlingMixin, Device):
         return value if isinstance(value, str) and value != "" else None
 
 
+# 10 characters from a 32-letter alphabet without look-alikes: 50 bits, typed as xxxxx-xxxxx.
+BACKUP_CODE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # 32 symbols: no l, o, 0, 1
+
+
+def normalize_backup_code(code: str) -> str:
+    return "".join(ch for ch in code.lower() if ch in BACKUP_CODE_ALPHABET)
+
+
 class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
     """Single-use backup codes, stored only as keyed digests (unlike django-otp's static ones)."""
 
     def get_throttle_factor(self) -> int:
         return 1
 
-    def verify_token(self, token) -> bool:
-        from accounts import mfa
+    def digest_of(self, code: str) -> str:
+        """Return the stored form of ``code``."""
+        # SECURITY: a keyed digest (HMAC with the SECRET_KEY), so a stolen table cannot be
+        # brute-forced offline; the user id binds a code to its owner.
+        return salted_hmac(
+            "keyward.backup-code",
+            f"{self.user_id}:{normalize_backup_code(code)}",
+            algorithm="sha256",
+        ).hexdigest()
 
+    def use_code(self, code: str) -> bool:
+        """Consume ``code`` if it is one of this device's unused codes; return whether it was."""
+        if len(normalize_backup_code(code)) != 10:
+            return False
+        digest = self.digest_of(code)
+        with transaction.atomic():
+            match = (
+                BackupCode.objects.select_for_update()
+                .filter(device=self, used_at=None, digest=digest)
+                .first()
+            )
+            if match is None or not constant_time_compare(match.digest, digest):
+                return False
+            match.used_at = timezone.now()
+            match.save(update_fields=["used_at"])
+        return True
+
+    def verify_token(self, token) -> bool:
         verify_allowed, _ = self.verify_is_allowed()
         if not verify_allowed:
             return False
-        used = mfa.backup_code_use(device=self, code=str(token))
+        used = self.use_code(str(token))
         if used:
             self.throttle_reset(commit=False)
             self.set_last_used_timestamp(commit=False)

@@ -34,8 +34,8 @@ from accounts.forms import (
 )
 from accounts.models import AuthenticatorDevice, User
 from audit.services import Actor
-from config import ratelimit
-from config.request import client_ip
+from common import ratelimit
+from common.request import client_ip
 
 INVALID_LOGIN = "E-mail or password is incorrect."
 INVALID_CODE = "That code is not valid. Check the time on your phone, or use a backup code."
@@ -626,7 +626,7 @@ def service_id_detail_view(request, pk: int):
 
 
 def _service_keys(membership, service_id):
-    from keys.principals import Principal
+    from accounts.principals import Principal
     from keys.selectors import key_list_for_service_id
 
     return key_list_for_service_id(Principal.of_membership(membership), service_id)

@@ -3,8 +3,46 @@ import json
 from django.contrib import admin
 from django.http import StreamingHttpResponse
 
+import audit
 from audit.models import AuditEvent, AuditSeal
-from audit.services import event_as_dict
+from audit.services import Actor
+from audit.stream import event_as_dict
+
+
+class AuditedModelAdmin(admin.ModelAdmin):
+    """Record every admin addition, change and deletion in the audit log (same transaction)."""
+
+    def _tenant_of(self, obj):
+        if getattr(obj, "audit_kind", "") == "tenant":
+            return obj
+        return getattr(obj, "tenant", None)
+
+    def _target(self, obj):
+        return obj if hasattr(obj, "audit_kind") else None
+
+    def _record(self, request, obj, action, metadata):
+        audit.record(
+            action,
+            actor=Actor.operator(request.user),
+            tenant=self._tenant_of(obj),
+            target=self._target(obj),
+            request=request,
+            metadata={"model": obj._meta.label, "object_id": str(obj.pk), **metadata},
+        )
+
+    def log_addition(self, request, obj, message):
+        self._record(request, obj, "admin.added", {})
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        changed = sorted({f for m in message for f in m.get("changed", {}).get("fields", [])})
+        self._record(request, obj, "admin.changed", {"fields": changed})
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        for obj in queryset:
+            self._record(request, obj, "admin.deleted", {"label": str(obj)[:200]})
+        return super().log_deletions(request, queryset)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -1,7 +1,5 @@
 """Write audit events."""
 
-import json
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,9 +8,8 @@ from django.db import transaction
 
 from audit.actions import ACTIONS, Outcome
 from audit.models import ActorKind, AuditEvent
-from config.request import client_ip, request_id_of, user_agent_of
-
-stream = logging.getLogger("keyward.audit")
+from audit.stream import stream_event
+from common.request import client_ip, request_id_of, user_agent_of
 
 UNKNOWN_ACTION = "Unknown audit action: %s (add it to audit/actions.py)."
 
@@ -89,11 +86,6 @@ def build_event(
     )
 
 
-def stream_event(event: AuditEvent) -> None:
-    """Write a committed event as one JSON line on the ``keyward.audit`` logger."""
-    stream.info(json.dumps(event_as_dict(event), default=str))
-
-
 def record(action: str, **kwargs) -> AuditEvent:
     """Record one event in the caller's transaction; stream it as JSON once that commits.
 
@@ -116,24 +108,3 @@ def record_request(action: str, **kwargs) -> None:
         from audit.writer import writer
 
         writer.submit(event)
-
-
-def event_as_dict(event: AuditEvent) -> dict[str, Any]:
-    """Return the event as a flat JSON-ready dict (the log stream and exports use this)."""
-    return {
-        "id": event.pk,
-        "occurred_at": event.occurred_at.isoformat(),
-        "tenant": event.tenant.slug if event.tenant_id else None,
-        "actor": {"kind": event.actor_kind, "id": event.actor_id, "label": event.actor_label},
-        "action": event.action,
-        "target": {
-            "kind": event.target_kind,
-            "id": event.target_id,
-            "label": event.target_label,
-        },
-        "outcome": event.outcome,
-        "ip": event.ip,
-        "user_agent": event.user_agent,
-        "request_id": event.request_id,
-        "metadata": event.metadata,
-    }

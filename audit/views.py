@@ -11,7 +11,7 @@ from accounts import roles
 from accounts.decorators import tenant_view
 from audit.forms import AuditFilterForm
 from audit.selectors import event_get, event_list
-from audit.services import event_as_dict
+from audit.stream import event_as_dict
 
 PAGE_SIZE = 50
 EXPORT_COLUMNS = [

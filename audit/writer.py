@@ -22,7 +22,8 @@ from datetime import datetime
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
-from config.db import prepared_cursor
+from audit.stream import stream_event
+from common.db import prepared_cursor
 
 logger = logging.getLogger("keyward.audit.writer")
 
@@ -104,7 +105,6 @@ class RequestEventWriter:
     @staticmethod
     def _write(batch: list) -> None:
         from audit.models import AuditEvent
-        from audit.services import stream_event
 
         for attempt in (1, 2):
             try:

@@ -1,7 +1,7 @@
 """The probe views: one trivial view, mounted once per row with different authentication.
 
 The competitor rows import only DRF and the pinned competitors. The Keyward rows import
-``keys.authentication``, ``keys.permissions``, ``keys.throttling`` and ``keys.api_base`` lazily
+``keys.authentication``, ``keys.permissions``, ``keys.throttling`` and ``api.base`` lazily
 (``keyward_views()``), so the bench runs while those modules are still being written: a row whose
 classes cannot be imported answers 501 with the reason, and run.py reports it "not available".
 """
@@ -75,10 +75,10 @@ def keyward_views() -> dict:
     views["auth"] = KeywardAuthProbe.as_view()
     views["malformed"] = KeywardAuthProbe.as_view()
     try:
-        from keys.api_base import KeywardApiView
+        from api.base import KeywardApiView
         from keys.throttling import KeyRateThrottle
     except Exception:  # noqa: BLE001
-        reason = "keys.api_base / keys.throttling: " + traceback.format_exc(limit=1)
+        reason = "api.base / keys.throttling: " + traceback.format_exc(limit=1)
         views["full"] = _unavailable(reason)
         return views
 

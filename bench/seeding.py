@@ -52,9 +52,9 @@ def seed(*, filler_keys: int = 1000, log=print) -> Seed:
     from rest_framework_api_key.models import APIKey
 
     from accounts.models import AuthenticatorDevice, Membership, Tenant
+    from accounts.principals import Principal
     from accounts.services import service_id_create, tenant_create
     from audit.services import Actor
-    from keys.principals import Principal
     from keys.services import key_issue
 
     if Tenant.objects.filter(slug__in=[BENCH_SLUG, AUDIT_SLUG, NOISE_SLUG]).exists():

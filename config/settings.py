@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "accounts",
     "audit",
     "keys",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -45,10 +46,10 @@ MIDDLEWARE = [
     # so that every response is DENY-framed.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "config.request.RequestIdMiddleware",
+    "common.request.RequestIdMiddleware",
     # Answers a malformed API credential for the view (process_view): after the request id and
     # the security headers, before CSRF.
-    "keys.middleware.MalformedBearerMiddleware",
+    "api.middleware.MalformedBearerMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -216,7 +217,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "keys.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {

@@ -7,7 +7,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
-    path("api/", include("keys.api_urls")),
+    path("api/", include("api.urls")),
     path("", include("keys.urls")),
     path("", include("audit.urls")),
     path("", include("accounts.urls")),

@@ -9,8 +9,8 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
 
+from audit.admin import AuditedModelAdmin
 from audit.services import Actor
-from config.admin import AuditedModelAdmin
 from keys.models import EXPIRING_SOON, ApiKey
 from keys.services import key_lookup_token, key_revoke
 

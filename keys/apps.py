@@ -7,7 +7,6 @@ class KeysConfig(AppConfig):
     verbose_name = "API keys"
 
     def ready(self) -> None:
-        from keys import schema  # noqa: F401 - registers the OpenAPI scheme of Bearer keys
         from keys.checks import check_keyward_settings, check_leak_report_keys
 
         checks.register(check_keyward_settings, "keyward")

@@ -17,15 +17,15 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
 import audit
+from accounts.principals import Principal
 from audit.actions import Outcome
 from audit.services import Actor
-from config import ratelimit
-from config.request import client_ip
+from common import ratelimit
+from common.request import client_ip
 from keys import tokens
 from keys.lookup import key_by_digest
 from keys.models import ApiKey
 from keys.networks import ip_allowed
-from keys.principals import Principal
 
 INVALID_TOKEN = "Invalid or expired token."
 MALFORMED_HEADER = "Malformed Authorization header: send exactly one key, as `Bearer <key>`."

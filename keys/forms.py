@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.models import LeakPolicy, Tenant
-from config.ratelimit import parse_rate
+from common.ratelimit import parse_rate
 from keys import scopes as scope_registry
 from keys.networks import parse_cidrs
 from keys.services import GRACE_CHOICES

@@ -11,7 +11,7 @@ from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connec
 from django.db.models.expressions import Col
 
 from accounts.models import Membership, ServiceID, Tenant, User
-from config.db import prepared_cursor
+from common.db import prepared_cursor
 from keys.models import ApiKey
 
 # Never loaded on the API path: the key's digest (it is the lookup) and the owner's password hash.

@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from accounts import roles
 from accounts.models import ServiceID
+from accounts.principals import Principal
 from audit.models import AuditEvent
 from keys.models import ApiKey, KeyClientIP, KeyScopeUse, KeyUsageDay
-from keys.principals import Principal
 
 
 def key_list(principal: Principal):

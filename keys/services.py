@@ -10,12 +10,12 @@ from django.utils import timezone
 import audit
 from accounts import roles
 from accounts.models import Membership, ServiceID, User
+from accounts.principals import Principal
 from audit.services import Actor
 from keys import scopes as scope_registry
 from keys import tokens
 from keys.models import ApiKey
 from keys.networks import parse_cidrs
-from keys.principals import Principal
 
 NAME_REQUIRED = "Give the key a name."
 NAME_TAKEN = "An active key named “%(name)s” already exists for this owner: choose another name."

@@ -9,7 +9,7 @@ import time
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
-from config import ratelimit
+from common import ratelimit
 from keys.models import ApiKey
 
 logger = logging.getLogger("keyward.api")

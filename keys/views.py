@@ -16,9 +16,9 @@ from accounts import roles
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.decorators import sudo_required, tenant_view
+from accounts.principals import Principal
 from keys import forms, selectors, services
 from keys.charts import usage_chart
-from keys.principals import Principal
 from keys.scopes import describe
 
 ALL_KEYS_PER_PAGE = 50

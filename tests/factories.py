@@ -73,7 +73,7 @@ def make_api_key(owner, tenant: Tenant | None = None, *, name: str | None = None
     from django.utils import timezone
 
     from accounts.models import ServiceID
-    from keys.principals import Principal
+    from accounts.principals import Principal
     from keys.services import key_issue
 
     if isinstance(owner, ServiceID):

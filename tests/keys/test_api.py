@@ -10,9 +10,12 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import Membership, ServiceID
+from accounts.principals import Principal
+from api import errors as api_errors
+from api.errors import KEYS_CANNOT_CREATE_KEYS, NOT_AUTHENTICATED, SERVER_ERROR
 from audit.models import AuditEvent
 from audit.services import Actor
-from keys import api, services, tokens
+from keys import services, tokens
 from keys.authentication import (
     INVALID_TOKEN,
     INVALID_TOKEN_CHALLENGE,
@@ -20,10 +23,8 @@ from keys.authentication import (
     REALM,
     reset_process_state,
 )
-from keys.exceptions import KEYS_CANNOT_CREATE_KEYS, NOT_AUTHENTICATED, SERVER_ERROR
 from keys.models import ApiKey
 from keys.permissions import MISSING_SCOPE
-from keys.principals import Principal
 from keys.scopes import BUILTIN_SCOPES
 from tests import factories
 
@@ -602,7 +603,7 @@ def test_unknown_api_path_is_json_404(method):
     for path in ["/api/v1/nothing/", "/api/v2/keys/", "/api/v1/keys/abc/", "/api/v1/whoami"]:
         response = getattr(client, method)(path)
         assert response.status_code == 404
-        assert response.json() == {"code": "not_found", "detail": api.API_NOT_FOUND}
+        assert response.json() == {"code": "not_found", "detail": api_errors.API_NOT_FOUND}
 
 
 def test_unsupported_method_is_json_405(api_client, world):

@@ -13,6 +13,7 @@ from rest_framework.test import APIRequestFactory
 
 from accounts import services as account_services
 from accounts.models import Tenant
+from accounts.principals import Principal
 from audit.services import Actor
 from keys import services, tokens
 from keys.authentication import (
@@ -25,7 +26,6 @@ from keys.authentication import (
     reset_process_state,
 )
 from keys.models import ApiKey
-from keys.principals import Principal
 from tests import factories
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]

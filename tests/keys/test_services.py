@@ -12,13 +12,13 @@ from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
 from accounts.models import Tenant
+from accounts.principals import Principal
 from audit.models import AuditEvent
 from audit.services import Actor
 from keys import services, tokens
 from keys.authentication import BearerKeyAuthentication
 from keys.models import ApiKey
 from keys.networks import BAD_CIDR
-from keys.principals import Principal
 from keys.scopes import UNKNOWN_SCOPE
 from tests import factories
 

@@ -8,10 +8,10 @@ from django.core.cache import cache
 from django.test import override_settings
 
 from accounts.models import Tenant
+from api.base import KEY_THROTTLED
 from audit.models import AuditEvent
-from config.ratelimit import incr_window
+from common.ratelimit import incr_window
 from keys import throttling, tokens
-from keys.api_base import KEY_THROTTLED
 from keys.authentication import AUTH_THROTTLED
 from keys.throttling import KeyRateThrottle, rate_of
 from tests import factories

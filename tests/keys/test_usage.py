@@ -12,12 +12,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership, Tenant
+from accounts.principals import Principal
 from audit.models import AuditEvent
 from audit.services import Actor
 from keys import services
 from keys.maintenance import keys_usage_rollup, network_of
 from keys.models import ApiKey, KeyClientIP, KeyScopeUse, KeyUsageDay, RollupState
-from keys.principals import Principal
 from tests import factories
 
 pytestmark = pytest.mark.django_db

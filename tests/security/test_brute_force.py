@@ -23,7 +23,7 @@ from accounts import mfa
 from accounts.models import AuthenticatorDevice, User
 from accounts.views import INVALID_CODE, INVALID_LOGIN
 from audit.models import AuditEvent
-from config import ratelimit
+from common import ratelimit
 from keys import tokens
 from tests import factories
 from tests.security.surface import body_of, verified_client

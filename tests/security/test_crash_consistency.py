@@ -19,11 +19,11 @@ import audit.services
 from accounts import mfa
 from accounts import services as account_services
 from accounts.models import BackupCode, Invitation, Membership, ServiceID, Tenant
+from accounts.principals import Principal
 from audit.models import AuditEvent
 from keys import services as key_services
 from keys import tokens
 from keys.models import ApiKey
-from keys.principals import Principal
 from tests import factories
 
 pytestmark = [

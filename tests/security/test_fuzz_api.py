@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from keys.schema import SCHEME_NAME
+from api.schema import SCHEME_NAME
 from keys.scopes import BUILTIN_SCOPES
 from tests import factories
 

@@ -8,7 +8,7 @@ without editing this file; one that no builder can serve fails with "add a build
 
 import pytest
 
-from keys.api import api_not_found
+from api.errors import api_not_found
 from tests.security.surface import (
     API_BODIES,
     FORM_DATA,

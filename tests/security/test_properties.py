@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 from accounts import services as account_services
 from accounts.forms import InviteForm
 from accounts.models import Invitation, Membership, Tenant
-from config.ratelimit import parse_rate
-from config.request import REQUEST_ID_HEADER, parse_request_id
+from accounts.principals import Principal
+from common.ratelimit import parse_rate
+from common.request import REQUEST_ID_HEADER, parse_request_id
 from keys import tokens
 from keys.forms import (
     CUSTOM,
@@ -35,7 +36,6 @@ from keys.forms import (
     TenantPolicyForm,
 )
 from keys.networks import MAX_RANGES, ip_allowed, parse_cidrs
-from keys.principals import Principal
 from keys.services import key_issue, key_rotate, validate_policy
 from tests import factories
 

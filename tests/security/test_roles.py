@@ -15,8 +15,8 @@ from django.urls import reverse
 from accounts import roles
 from accounts import services as account_services
 from accounts.roles import Action
+from api.keys import KeyCreateRefusedApi
 from audit.models import AuditEvent
-from keys.api import KeyCreateRefusedApi
 from keys.permissions import required_scopes_for
 from keys.scopes import ceiling_for
 from tests import factories

@@ -7,12 +7,12 @@ from django.db import DatabaseError
 from rest_framework import exceptions
 from rest_framework.views import APIView
 
+from api.schema import KeywardAutoSchema
 from audit.actions import Outcome
 from audit.services import Actor, record_request
-from config.request import client_ip, request_id_of
+from common.request import client_ip, request_id_of
 from keys.authentication import log_allowance
 from keys.models import ApiKey
-from keys.schema import KeywardAutoSchema
 
 logger = logging.getLogger("keyward.api")
 

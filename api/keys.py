@@ -1,68 +1,169 @@
-"""API v1 views: one thin view per operation, for bots and services calling with a Bearer key.
+"""API v1 for keys: one thin view per operation, for bots and services calling with a Bearer key,
+and the signed leak reports of secret scanners.
 
 Each view validates its input, calls one selector or service with the request's principal
 (``request.auth.principal``) and returns its output serializer. Another tenant's object is a 404.
+Serializers are module-level and uniquely named (one OpenAPI component each); none ever reads a
+key's digest.
 """
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.http import JsonResponse
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from drf_spectacular.views import SpectacularSwaggerView
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
 import audit
-from accounts import selectors as account_selectors
-from accounts import services as account_services
+from api.base import KeywardApiView
+from api.errors import KeysCannotCreateKeys
+from api.schema import ErrorOutputSerializer, responses
 from audit.actions import Outcome
 from audit.services import Actor
-from config import ratelimit
-from config.request import client_ip
+from common import ratelimit
+from common.request import client_ip
 from keys import leaks, selectors, services
-from keys.api_base import KeywardApiView
-from keys.exceptions import KeysCannotCreateKeys
-from keys.serializers import (
-    ErrorOutputSerializer,
-    KeyOutputSerializer,
-    KeyRevokeInputSerializer,
-    KeyUsageOutputSerializer,
-    LeakFindingOutputSerializer,
-    LeakReportItemInputSerializer,
-    MemberOutputSerializer,
-    ServiceIdCreateInputSerializer,
-    ServiceIdOutputSerializer,
-    ServiceIdUpdateInputSerializer,
-    WhoamiOutputSerializer,
-)
+from keys.scopes import ceiling_for
 
-API_NOT_FOUND = "No such API endpoint."
-
-_ERRORS = {
-    400: "invalid / invalid_request: the input or the request is unacceptable.",
-    401: "not_authenticated / invalid_token: no key, or a key that cannot be used.",
-    403: "insufficient_scope (see WWW-Authenticate) or permission_denied.",
-    404: "not_found: no such object in this key's tenant.",
-    413: "payload_too_large: the body is larger than the endpoint accepts.",
-    415: "unsupported_media_type: send the body as application/json.",
-    429: "throttled: see Retry-After.",
-}
+KEY_KINDS = ["personal", "service"]
+KEY_STATUSES = ["active", "expiring", "rotated", "expired", "revoked"]
+PRINCIPAL_KINDS = ["user", "service_id"]
 
 
-def _responses(ok_status: int, ok, *errors: int) -> dict:
-    codes = sorted({401, 403, 429, *errors} - {ok_status})
-    return {
-        ok_status: ok,
-        **{c: OpenApiResponse(ErrorOutputSerializer, description=_ERRORS[c]) for c in codes},
-    }
+class KeyOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.SerializerMethodField()
+    owner = serializers.SerializerMethodField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    hint = serializers.CharField()
+    status = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    last_used_ip = serializers.IPAddressField(allow_null=True)
+    allowed_ips = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema_field(serializers.ChoiceField(choices=KEY_KINDS))
+    def get_kind(self, key) -> str:
+        return "personal" if key.is_personal else "service"
+
+    def get_owner(self, key) -> str:
+        return key.owner.label
+
+    @extend_schema_field(serializers.ChoiceField(choices=KEY_STATUSES))
+    def get_status(self, key) -> str:
+        return key.status()
 
 
-@csrf_exempt  # no cookie authenticates on /api/; CSRF's HTML 403 would hide the JSON 404
-def api_not_found(request, *args, **kwargs):
-    """Answer any unknown /api/ path with the API's JSON 404, never the portal's HTML page."""
-    return JsonResponse({"code": "not_found", "detail": API_NOT_FOUND}, status=404)
+class KeyRevokeInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class PrincipalOutputSerializer(serializers.Serializer):
+    kind = serializers.SerializerMethodField()
+    id = serializers.SerializerMethodField()
+    label = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ChoiceField(choices=PRINCIPAL_KINDS))
+    def get_kind(self, principal) -> str:
+        return "user" if principal.user is not None else "service_id"
+
+    def get_id(self, principal) -> int:
+        return (principal.user or principal.service_id).pk
+
+    def get_label(self, principal) -> str:
+        return (principal.user or principal.service_id).label
+
+
+class WhoamiKeyOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    hint = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    effective_scopes = serializers.SerializerMethodField(
+        help_text="The key's scopes that its owner's current role still allows."
+    )
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+    def get_effective_scopes(self, key) -> list[str]:
+        ceiling = ceiling_for(key.principal.role)
+        return [s for s in key.scopes if s in ceiling]
+
+
+class WhoamiOutputSerializer(serializers.Serializer):
+    """Built from the request's key, which carries its principal."""
+
+    principal = PrincipalOutputSerializer()
+    tenant = serializers.CharField(source="tenant.slug")
+    role = serializers.CharField(source="principal.role")
+    key = WhoamiKeyOutputSerializer(source="*")
+
+
+class KeyUsageDayOutputSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    requests = serializers.IntegerField(help_text="Requests made with the key, denied included.")
+    denied = serializers.IntegerField()
+
+
+class KeyClientIpOutputSerializer(serializers.Serializer):
+    ip = serializers.IPAddressField()
+    first_seen_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField()
+    requests = serializers.IntegerField()
+
+
+class KeyScopeUseOutputSerializer(serializers.Serializer):
+    scope = serializers.CharField()
+    last_used_at = serializers.DateTimeField()
+
+
+class KeyRequestOutputSerializer(serializers.Serializer):
+    """One API request made with the key, from the audit log."""
+
+    id = serializers.IntegerField()
+    occurred_at = serializers.DateTimeField()
+    action = serializers.CharField()
+    outcome = serializers.CharField()
+    method = serializers.CharField(source="metadata.method", default="")
+    path = serializers.CharField(source="metadata.path", default="")
+    status = serializers.IntegerField(source="metadata.status", default=None, allow_null=True)
+    reason = serializers.CharField(source="metadata.reason", default="")
+    ip = serializers.IPAddressField(allow_null=True)
+    request_id = serializers.CharField()
+
+
+class KeyUsageOutputSerializer(serializers.Serializer):
+    """Counts come from the daily rollup (keys_maintain); requests from the audit log."""
+
+    key = serializers.IntegerField(source="key.pk")
+    days = KeyUsageDayOutputSerializer(many=True, help_text="The last 30 days (UTC), oldest first.")
+    client_ips = KeyClientIpOutputSerializer(many=True)
+    scopes_used = KeyScopeUseOutputSerializer(many=True)
+    recent_requests = KeyRequestOutputSerializer(
+        many=True, help_text="The latest 50, newest first."
+    )
+
+
+class LeakReportItemInputSerializer(serializers.Serializer):
+    """One exposed token, as secret scanners report it."""
+
+    token = serializers.CharField(help_text="The exposed token.")
+    type = serializers.CharField(required=False, help_text="The scanner's name for its kind.")
+    url = serializers.CharField(required=False, help_text="Where it was found.")
+    source = serializers.CharField(required=False, help_text="e.g. content, commit, gist.")
+
+
+class LeakFindingOutputSerializer(serializers.Serializer):
+    token_hint = serializers.CharField(
+        allow_null=True, help_text="The token's hint (never the token); null if not a Keyward key."
+    )
+    is_true_positive = serializers.BooleanField(help_text="The token is a key Keyward issued.")
+    action = serializers.ChoiceField(
+        choices=["revoked", "notified", "revoked_and_notified", "none"],
+        help_text="What the tenant's leak policy did (none: not a key, or no longer usable).",
+    )
 
 
 class WhoamiApi(KeywardApiView):
@@ -71,7 +172,7 @@ class WhoamiApi(KeywardApiView):
     required_scopes: list[str] = []
 
     @extend_schema(
-        operation_id="whoami", tags=["whoami"], responses=_responses(200, WhoamiOutputSerializer)
+        operation_id="whoami", tags=["whoami"], responses=responses(200, WhoamiOutputSerializer)
     )
     def get(self, request):
         return Response(WhoamiOutputSerializer(request.auth).data)
@@ -86,7 +187,7 @@ class KeyCreateRefusedApi(KeywardApiView):
         operation_id="keys_create",
         tags=["keys"],
         request=None,
-        responses=_responses(
+        responses=responses(
             403, OpenApiResponse(ErrorOutputSerializer, description="keys_cannot_create_keys")
         ),
         description="Always 403 `keys_cannot_create_keys`: a key can never create another key.",
@@ -104,7 +205,7 @@ class KeyListApi(KeyCreateRefusedApi):
     @extend_schema(
         operation_id="keys_list",
         tags=["keys"],
-        responses=_responses(200, KeyOutputSerializer(many=True)),
+        responses=responses(200, KeyOutputSerializer(many=True)),
     )
     def get(self, request):
         keys = selectors.key_list(request.auth.principal)
@@ -119,7 +220,7 @@ class KeyDetailApi(KeywardApiView):
     @extend_schema(
         operation_id="keys_retrieve",
         tags=["keys"],
-        responses=_responses(200, KeyOutputSerializer, 404),
+        responses=responses(200, KeyOutputSerializer, 404),
     )
     def get(self, request, pk: int):
         key = selectors.key_get(request.auth.principal, pk)
@@ -135,7 +236,7 @@ class KeyRevokeApi(KeywardApiView):
         operation_id="keys_revoke",
         tags=["keys"],
         request=KeyRevokeInputSerializer,
-        responses=_responses(200, KeyOutputSerializer, 400, 404, 415),
+        responses=responses(200, KeyOutputSerializer, 400, 404, 415),
     )
     def post(self, request, pk: int):
         data = KeyRevokeInputSerializer(data=request.data)
@@ -155,7 +256,7 @@ class KeyUsageApi(KeywardApiView):
     @extend_schema(
         operation_id="keys_usage",
         tags=["keys"],
-        responses=_responses(200, KeyUsageOutputSerializer, 404),
+        responses=responses(200, KeyUsageOutputSerializer, 404),
     )
     def get(self, request, pk: int):
         principal = request.auth.principal
@@ -209,7 +310,7 @@ class LeakReportApi(KeywardApiView):
         tags=["leaks"],
         auth=[],
         request=LeakReportItemInputSerializer(many=True),
-        responses=_responses(200, LeakFindingOutputSerializer(many=True), 400, 413),
+        responses=responses(200, LeakFindingOutputSerializer(many=True), 400, 413),
     )
     def post(self, request):
         length = request.META.get("CONTENT_LENGTH") or "0"
@@ -256,91 +357,3 @@ class LeakReportApi(KeywardApiView):
             "recorded": True,
         }
         raise InvalidSignature()
-
-
-class ServiceIdListApi(KeywardApiView):
-    """List the tenant's service IDs, or create one (never its keys)."""
-
-    required_scopes = {"GET": ["service_ids:read"], "POST": ["service_ids:write"]}
-
-    @extend_schema(
-        operation_id="service_ids_list",
-        tags=["service-ids"],
-        responses=_responses(200, ServiceIdOutputSerializer(many=True)),
-    )
-    def get(self, request):
-        service_ids = account_selectors.service_id_list(request.auth.principal)
-        return Response(ServiceIdOutputSerializer(service_ids, many=True).data)
-
-    @extend_schema(
-        operation_id="service_ids_create",
-        tags=["service-ids"],
-        request=ServiceIdCreateInputSerializer,
-        responses=_responses(201, ServiceIdOutputSerializer, 400, 415),
-    )
-    def post(self, request):
-        data = ServiceIdCreateInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        service_id = account_services.service_id_create(
-            membership=request.auth.principal, request=request, **data.validated_data
-        )
-        return Response(ServiceIdOutputSerializer(service_id).data, status=status.HTTP_201_CREATED)
-
-
-class ServiceIdDetailApi(KeywardApiView):
-    """Show a service ID, or change its description, role or active flag."""
-
-    required_scopes = {"GET": ["service_ids:read"], "PATCH": ["service_ids:write"]}
-
-    @extend_schema(
-        operation_id="service_ids_retrieve",
-        tags=["service-ids"],
-        responses=_responses(200, ServiceIdOutputSerializer, 404),
-    )
-    def get(self, request, pk: int):
-        service_id = account_selectors.service_id_get(request.auth.principal, pk)
-        return Response(ServiceIdOutputSerializer(service_id).data)
-
-    @extend_schema(
-        operation_id="service_ids_partial_update",
-        tags=["service-ids"],
-        request=ServiceIdUpdateInputSerializer,
-        responses=_responses(200, ServiceIdOutputSerializer, 400, 404, 415),
-    )
-    def patch(self, request, pk: int):
-        data = ServiceIdUpdateInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        principal = request.auth.principal
-        service_id = account_selectors.service_id_get(principal, pk)
-        account_services.service_id_update(
-            membership=principal, service_id=service_id, request=request, **data.validated_data
-        )
-        return Response(ServiceIdOutputSerializer(service_id).data)
-
-
-class MemberListApi(KeywardApiView):
-    """List the tenant's members and their roles."""
-
-    required_scopes = ["members:read"]
-
-    @extend_schema(
-        operation_id="members_list",
-        tags=["members"],
-        responses=_responses(200, MemberOutputSerializer(many=True)),
-    )
-    def get(self, request):
-        members = account_selectors.member_list(request.auth.principal)
-        return Response(MemberOutputSerializer(members, many=True).data)
-
-
-class ApiDocsView(SpectacularSwaggerView):
-    """Serve Swagger UI from local sidecar assets, with no inline script or style (CSP-safe)."""
-
-    template_name = "api/swagger_ui.html"
-
-    @extend_schema(exclude=True)
-    def get(self, request, *args, **kwargs):
-        return Response(
-            {"title": self.title, "schema_url": self._get_schema_url(request)},
-            template_name=self.template_name,
-        )

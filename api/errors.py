@@ -6,7 +6,8 @@ from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -21,9 +22,21 @@ NOT_FOUND = "Not found."
 PERMISSION_DENIED = "You do not have permission to perform this action."
 INVALID_INPUT = "Invalid input: see errors."
 SERVER_ERROR = "Server error."
+API_NOT_FOUND = "No such API endpoint."
 KEYS_CANNOT_CREATE_KEYS = (
     "Keys cannot create keys: issue keys in the portal, behind a second factor."
 )
+
+# What each error status means, for the OpenAPI description of every operation.
+ERRORS = {
+    400: "invalid / invalid_request: the input or the request is unacceptable.",
+    401: "not_authenticated / invalid_token: no key, or a key that cannot be used.",
+    403: "insufficient_scope (see WWW-Authenticate) or permission_denied.",
+    404: "not_found: no such object in this key's tenant.",
+    413: "payload_too_large: the body is larger than the endpoint accepts.",
+    415: "unsupported_media_type: send the body as application/json.",
+    429: "throttled: see Retry-After.",
+}
 
 # DRF's own codes, renamed to the API's stable ones.
 _CODES = {
@@ -98,3 +111,9 @@ def api_exception_handler(exc, context):
         return _error("invalid", INVALID_INPUT, exc.status_code, headers, errors=exc.detail)
     code = getattr(exc.detail, "code", None) or exc.default_code
     return _error(_CODES.get(code, code), exc.detail, exc.status_code, headers)
+
+
+@csrf_exempt  # no cookie authenticates on /api/; CSRF's HTML 403 would hide the JSON 404
+def api_not_found(request, *args, **kwargs):
+    """Answer any unknown /api/ path with the API's JSON 404, never the portal's HTML page."""
+    return JsonResponse({"code": "not_found", "detail": API_NOT_FOUND}, status=404)

@@ -3,8 +3,8 @@
 from django.http import JsonResponse
 from rest_framework.views import APIView
 
-from config.request import client_ip
-from keys.api_base import log_refusal
+from api.base import log_refusal
+from common.request import client_ip
 from keys.authentication import (
     INVALID_TOKEN_CHALLENGE,
     BearerKeyAuthentication,
