@@ -6,6 +6,7 @@ from accounts.mfa import account_unlock
 from accounts.models import AuthenticatorDevice, Invitation, Membership, ServiceID, Tenant, User
 from audit.admin import AuditedModelAdmin
 from audit.services import Actor
+from common.request import context_of
 
 
 class MembershipInline(admin.TabularInline):
@@ -51,7 +52,9 @@ class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
     @admin.action(description="Unlock selected accounts")
     def unlock_accounts(self, request, queryset):
         for user in queryset.exclude(locked_at=None):
-            account_unlock(user=user, actor=Actor.operator(request.user), request=request)
+            account_unlock(
+                user=user, actor=Actor.operator(request.user), context=context_of(request)
+            )
         messages.success(request, "Selected accounts are unlocked.")
 
 

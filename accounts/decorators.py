@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from accounts import roles
+from accounts.principals import Principal
 from accounts.selectors import membership_get
 
 SUDO_SESSION_KEY = "keyward_sudo_at"
@@ -23,6 +24,7 @@ def tenant_view(action: str | None = None):
         def wrapper(request, slug, *args, **kwargs):
             request.membership = membership_get(request.user, slug)
             request.tenant = request.membership.tenant
+            request.principal = Principal.of_membership(request.membership)
             if action is not None and not roles.may(request.membership.role, action):
                 raise PermissionDenied("Your role in this tenant does not allow this.")
             return view(request, *args, **kwargs)

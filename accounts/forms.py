@@ -6,6 +6,7 @@ from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
 
 from accounts import roles
 from accounts.models import ServiceID
+from common.request import context_of
 
 
 class LoginForm(forms.Form):
@@ -54,7 +55,7 @@ class KeywardSetPasswordForm(SetPasswordForm):
             user=self.user,
             password=self.cleaned_data["new_password1"],
             action="auth.password_reset",
-            request=self.request,
+            context=context_of(self.request) if self.request is not None else None,
         )
         return self.user
 

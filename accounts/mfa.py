@@ -17,6 +17,7 @@ from accounts.models import (
     BackupCodeDevice,
     User,
 )
+from common.request import RequestContext
 
 BACKUP_CODE_COUNT = 10
 BACKOFF_AFTER = 5
@@ -36,7 +37,7 @@ def _new_backup_code() -> str:
 
 
 @transaction.atomic
-def backup_codes_generate(*, user: User, request=None) -> list[str]:
+def backup_codes_generate(*, user: User, context: RequestContext | None = None) -> list[str]:
     """Replace the user's backup codes with ten new ones and return them (shown once)."""
     device, _ = BackupCodeDevice.objects.get_or_create(
         user=user, defaults={"name": "Backup codes", "confirmed": True}
@@ -50,7 +51,7 @@ def backup_codes_generate(*, user: User, request=None) -> list[str]:
         "mfa.backup_codes_generated",
         actor=user,
         target=user,
-        request=request,
+        context=context,
         metadata={"count": len(codes)},
     )
     return codes
@@ -71,12 +72,14 @@ def has_confirmed_totp(user: User) -> bool:
 
 
 @transaction.atomic
-def totp_confirm(*, user: User, device: AuthenticatorDevice, request=None) -> None:
+def totp_confirm(
+    *, user: User, device: AuthenticatorDevice, context: RequestContext | None = None
+) -> None:
     """Mark a just-verified TOTP device confirmed, and audit the enrolment."""
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     audit.record(
-        "mfa.enrolled", actor=user, target=user, request=request, metadata={"device": device.name}
+        "mfa.enrolled", actor=user, target=user, context=context, metadata={"device": device.name}
     )
 
 
@@ -144,7 +147,9 @@ def refusal_message(wait: int) -> str:
 
 
 @transaction.atomic
-def auth_failure(*, user: User, action: str, request=None, metadata=None) -> None:
+def auth_failure(
+    *, user: User, action: str, context: RequestContext | None = None, metadata=None
+) -> None:
     """Count one failed password or second-factor attempt; lock the account at the limit."""
     locked = User.objects.select_for_update().get(pk=user.pk)
     locked.failed_auth_count += 1
@@ -155,7 +160,7 @@ def auth_failure(*, user: User, action: str, request=None, metadata=None) -> Non
         actor=user,
         target=user,
         outcome="failure",
-        request=request,
+        context=context,
         metadata={"consecutive_failures": locked.failed_auth_count, **(metadata or {})},
     )
     if locked.failed_auth_count >= LOCK_AFTER and locked.locked_at is None:
@@ -165,7 +170,7 @@ def auth_failure(*, user: User, action: str, request=None, metadata=None) -> Non
             "auth.account_locked",
             actor=user,
             target=user,
-            request=request,
+            context=context,
             outcome="denied",
             metadata={"consecutive_failures": locked.failed_auth_count},
         )
@@ -186,7 +191,7 @@ def auth_success_reset(user: User) -> None:
 
 
 @transaction.atomic
-def account_unlock(*, user: User, actor, request=None) -> None:
+def account_unlock(*, user: User, actor, context: RequestContext | None = None) -> None:
     """Lift a lock (operator action or password reset) and reset the failure counter."""
     was_locked = user.locked_at is not None
     User.objects.filter(pk=user.pk).update(
@@ -194,7 +199,7 @@ def account_unlock(*, user: User, actor, request=None) -> None:
     )
     user.locked_at, user.failed_auth_count, user.last_failed_auth_at = None, 0, None
     if was_locked:
-        audit.record("auth.account_unlocked", actor=actor, target=user, request=request)
+        audit.record("auth.account_unlocked", actor=actor, target=user, context=context)
 
 
 LAST_AUTHENTICATOR = (
@@ -203,7 +208,9 @@ LAST_AUTHENTICATOR = (
 
 
 @transaction.atomic
-def totp_remove(*, user: User, device: AuthenticatorDevice, request=None) -> None:
+def totp_remove(
+    *, user: User, device: AuthenticatorDevice, context: RequestContext | None = None
+) -> None:
     """Remove an authenticator; the last one cannot go (the second factor is mandatory)."""
     confirmed = AuthenticatorDevice.objects.select_for_update().filter(user=user, confirmed=True)
     if len(confirmed) <= 1:
@@ -214,7 +221,7 @@ def totp_remove(*, user: User, device: AuthenticatorDevice, request=None) -> Non
         "mfa.device_removed",
         actor=user,
         target=user,
-        request=request,
+        context=context,
         metadata={"device": device.name, "device_id": device.pk},
     )
     device.delete()

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 import audit
+from common.request import context_of
 
 STARTED_KEY = "keyward_started_at"
 SEEN_KEY = "keyward_seen_at"
@@ -55,7 +56,7 @@ class SessionLifetimeMiddleware:
                     "auth.session_expired",
                     actor=user,
                     target=user,
-                    request=request,
+                    context=context_of(request),
                     metadata={"idle_seconds": int(now - seen), "age_seconds": int(now - started)},
                 )
                 logout(request)

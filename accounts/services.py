@@ -18,7 +18,9 @@ from django.utils.http import urlsafe_base64_encode
 import audit
 from accounts import roles
 from accounts.models import Invitation, Membership, ServiceID, Tenant, User
+from accounts.principals import Principal
 from audit.services import Actor
+from common.request import RequestContext
 
 INVITATION_LIFETIME = timedelta(days=7)
 
@@ -31,9 +33,7 @@ INVITATION_INVALID = "This invitation link is invalid, expired or already used."
 INVITATION_OTHER_USER = "This invitation is for another e-mail address."
 SLUG_TAKEN = "A tenant with this slug already exists."
 NOT_SERVICE_ID_MANAGER = "You may not manage service IDs."
-OPERATOR_CALL_NEEDS_TENANT_AND_ACTOR = (
-    "Without a membership, pass tenant= and actor=Actor.cli(...)."
-)
+OPERATOR_CALL_NEEDS_TENANT = "An operator's actor=Actor.cli(...) needs tenant=."
 
 
 def absolute_url(path: str) -> str:
@@ -78,11 +78,11 @@ def _invitation_digest(secret: str) -> bytes:
 
 @transaction.atomic
 def invitation_create(
-    *, membership: Membership, email: str, role: str, request=None
+    *, actor: Principal, email: str, role: str, context: RequestContext | None = None
 ) -> tuple[Invitation, str]:
     """Invite ``email`` with ``role``; e-mail the one-time link and return it once."""
-    tenant = membership.tenant
-    if not roles.can_assign(membership.role, role):
+    tenant = actor.tenant
+    if not roles.can_assign(actor.role, role):
         raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": role})
     email = User.objects.normalize_email(email).lower()
     # SECURITY: check the address before it reaches a query (PostgreSQL refuses a NUL byte with
@@ -101,24 +101,24 @@ def invitation_create(
         email=email,
         role=role,
         digest=_invitation_digest(secret),
-        invited_by=membership.user,
+        invited_by=actor.user,
         expires_at=timezone.now() + INVITATION_LIFETIME,
     )
     invitation.full_clean(exclude=["digest"])
     invitation.save()
     audit.record(
         "member.invited",
-        actor=membership.user,
+        actor=actor,
         tenant=tenant,
         target=invitation,
-        request=request,
+        context=context,
         metadata={"role": role},
     )
     link = absolute_url(reverse("accounts:invitation", kwargs={"secret": secret}))
     transaction.on_commit(
         lambda: send_mail(
             f"You are invited to {tenant.name} on Keyward",
-            f"{membership.user.get_full_name()} invited you to join {tenant.name} as {role}.\n\n"
+            f"{actor.user.get_full_name()} invited you to join {tenant.name} as {role}.\n\n"
             f"Accept within 7 days: {link}\n\nIf you did not expect this, ignore this e-mail.",
             None,
             [email],
@@ -140,24 +140,31 @@ def invitation_find(secret: str) -> Invitation | None:
 
 
 @transaction.atomic
-def invitation_revoke(*, membership: Membership, invitation: Invitation, request=None) -> None:
+def invitation_revoke(
+    *, actor: Principal, invitation: Invitation, context: RequestContext | None = None
+) -> None:
     """Revoke a pending invitation."""
-    if not roles.can_assign(membership.role, invitation.role):
+    if not roles.can_assign(actor.role, invitation.role):
         raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": invitation.role})
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
     audit.record(
         "member.invitation_revoked",
-        actor=membership.user,
+        actor=actor,
         tenant=invitation.tenant,
         target=invitation,
-        request=request,
+        context=context,
     )
 
 
 @transaction.atomic
 def invitation_accept(
-    *, invitation_id: int, user: User | None, full_name: str = "", password: str = "", request=None
+    *,
+    invitation_id: int,
+    user: User | None,
+    full_name: str = "",
+    password: str = "",
+    context: RequestContext | None = None,
 ) -> Membership:
     """Accept an invitation: as the signed-in user of that e-mail, or as a new user."""
     invitation = Invitation.objects.pending().select_for_update().filter(pk=invitation_id).first()
@@ -179,7 +186,7 @@ def invitation_accept(
         actor=user,
         tenant=invitation.tenant,
         target=membership,
-        request=request,
+        context=context,
         metadata={"role": membership.role, "invitation": invitation.pk},
     )
     return membership
@@ -192,13 +199,13 @@ def _lock_owners(tenant: Tenant) -> int:
 
 @transaction.atomic
 def membership_change_role(
-    *, membership: Membership, target: Membership, role: str, request=None
+    *, actor: Principal, target: Membership, role: str, context: RequestContext | None = None
 ) -> Membership:
     """Give ``target`` a new role; a tenant always keeps one owner."""
     if role not in roles.Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}."})
     for r in (target.role, role):
-        if not roles.can_assign(membership.role, r):
+        if not roles.can_assign(actor.role, r):
             raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": r})
     if roles.is_owner(target.role) and not roles.is_owner(role):
         if _lock_owners(target.tenant) <= 1:
@@ -208,70 +215,66 @@ def membership_change_role(
     target.save(update_fields=["role"])
     audit.record(
         "member.role_changed",
-        actor=membership.user,
+        actor=actor,
         tenant=target.tenant,
         target=target,
-        request=request,
+        context=context,
         metadata={"from": old, "to": role},
     )
     return target
 
 
 @transaction.atomic
-def membership_remove(*, membership: Membership, target: Membership, request=None) -> None:
+def membership_remove(
+    *, actor: Principal, target: Membership, context: RequestContext | None = None
+) -> None:
     """Remove ``target`` from the tenant; their access ends at once."""
-    if membership.pk != target.pk and not roles.can_assign(membership.role, target.role):
+    if target.user_id != actor.user.pk and not roles.can_assign(actor.role, target.role):
         raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": target.role})
     if roles.is_owner(target.role) and _lock_owners(target.tenant) <= 1:
         raise ValidationError(LAST_OWNER)
     label = target.label
     audit.record(
         "member.removed",
-        actor=membership.user,
+        actor=actor,
         tenant=target.tenant,
         target=target,
-        request=request,
+        context=context,
         metadata={"role": target.role, "member": label},
     )
     target.delete()
 
 
-def _audit_actor_of(membership):
-    """Return who a manager's change is recorded as: the key on the API, else the member."""
-    return getattr(membership, "audit_actor", None) or membership.user
-
-
-def _require_service_id_manager(membership) -> None:
-    if not roles.may(membership.role, roles.Action.SERVICE_IDS_MANAGE):
+def _require_service_id_manager(actor: Principal) -> None:
+    if not roles.may(actor.role, roles.Action.SERVICE_IDS_MANAGE):
         raise PermissionDenied(NOT_SERVICE_ID_MANAGER)
 
 
 @transaction.atomic
 def service_id_create(
     *,
-    membership: Membership | None = None,
+    actor: Principal | Actor,
     name: str,
     role: str,
     description: str = "",
     tenant: Tenant | None = None,
-    actor: Actor | None = None,
-    request=None,
+    context: RequestContext | None = None,
 ) -> ServiceID:
-    """Create a service ID in the member's tenant, with a role no higher than the creator's.
+    """Create a service ID in the actor's tenant, with a role no higher than the actor's.
 
-    ``membership`` may also be a ``keys.principals.Principal`` (the API: the key is recorded as
-    the actor). An operator's command passes ``membership=None`` with ``tenant`` and
-    ``actor=Actor.cli(...)``. Records ``service_id.created`` in the same transaction.
+    On the API the actor is a key's principal (the key is recorded as the actor). An operator's
+    command passes ``actor=Actor.cli(...)`` with ``tenant``. Records ``service_id.created`` in the
+    same transaction.
     """
-    if membership is None:
-        if tenant is None or not isinstance(actor, Actor):
-            raise TypeError(OPERATOR_CALL_NEEDS_TENANT_AND_ACTOR)
-        created_by, who = None, actor
+    if isinstance(actor, Actor):
+        if tenant is None:
+            raise TypeError(OPERATOR_CALL_NEEDS_TENANT)
+        created_by = None
     else:
-        _require_service_id_manager(membership)
-        if not roles.can_assign(membership.role, role):
+        _require_service_id_manager(actor)
+        if not roles.can_assign(actor.role, role):
             raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": role})
-        tenant, created_by, who = membership.tenant, membership.user, _audit_actor_of(membership)
+        tenant, created_by = actor.tenant, actor.user
     service_id = ServiceID(
         tenant=tenant,
         name=name,
@@ -283,10 +286,10 @@ def service_id_create(
     service_id.save()
     audit.record(
         "service_id.created",
-        actor=who,
+        actor=actor,
         tenant=tenant,
         target=service_id,
-        request=request,
+        context=context,
         metadata={"role": role},
     )
     return service_id
@@ -294,21 +297,22 @@ def service_id_create(
 
 @transaction.atomic
 def service_id_update(
-    *, membership: Membership, service_id: ServiceID, request=None, **changes
+    *,
+    actor: Principal,
+    service_id: ServiceID,
+    context: RequestContext | None = None,
+    **changes,
 ) -> ServiceID:
-    """Change a service ID's description, role or active flag.
-
-    ``membership`` may also be a ``keys.principals.Principal`` (the API: the key is recorded as
-    the actor).
-    """
-    _require_service_id_manager(membership)
-    if service_id.tenant_id != membership.tenant.pk:
+    """Change a service ID's description, role or active flag (on the API the key is recorded
+    as the actor)."""
+    _require_service_id_manager(actor)
+    if service_id.tenant_id != actor.tenant.pk:
         raise PermissionDenied(NOT_SERVICE_ID_MANAGER)
     allowed = {"description", "role", "is_active"}
     fields = [f for f, v in changes.items() if f in allowed and getattr(service_id, f) != v]
     if "role" in fields:
         for r in (service_id.role, changes["role"]):
-            if not roles.can_assign(membership.role, r):
+            if not roles.can_assign(actor.role, r):
                 raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": r})
     before = {f: getattr(service_id, f) for f in fields}
     for f in fields:
@@ -322,10 +326,10 @@ def service_id_update(
         action = "service_id.enabled" if service_id.is_active else "service_id.disabled"
     audit.record(
         action,
-        actor=_audit_actor_of(membership),
+        actor=actor,
         tenant=service_id.tenant,
         target=service_id,
-        request=request,
+        context=context,
         metadata={"changed": {f: [before[f], changes[f]] for f in fields}},
     )
     return service_id
@@ -343,11 +347,13 @@ POLICY_FIELDS = (
 
 
 @transaction.atomic
-def tenant_policy_update(*, membership: Membership, request=None, **changes) -> Tenant:
+def tenant_policy_update(
+    *, actor: Principal, context: RequestContext | None = None, **changes
+) -> Tenant:
     """Change the tenant's key policy (owners only)."""
-    if not roles.may(membership.role, roles.Action.POLICY_EDIT):
+    if not roles.may(actor.role, roles.Action.POLICY_EDIT):
         raise PermissionDenied("Only owners may change the key policy.")
-    tenant = Tenant.objects.select_for_update().get(pk=membership.tenant_id)
+    tenant = Tenant.objects.select_for_update().get(pk=actor.tenant.pk)
     fields = [f for f in POLICY_FIELDS if f in changes and getattr(tenant, f) != changes[f]]
     before = {f: getattr(tenant, f) for f in fields}
     for f in fields:
@@ -358,22 +364,24 @@ def tenant_policy_update(*, membership: Membership, request=None, **changes) -> 
     tenant.save(update_fields=fields)
     audit.record(
         "tenant.policy_changed",
-        actor=membership.user,
+        actor=actor,
         tenant=tenant,
         target=tenant,
-        request=request,
+        context=context,
         metadata={"changed": {f: [before[f], changes[f]] for f in fields}},
     )
     return tenant
 
 
 @transaction.atomic
-def user_password_set(*, user: User, password: str, action: str, request=None) -> None:
+def user_password_set(
+    *, user: User, password: str, action: str, context: RequestContext | None = None
+) -> None:
     """Set a password (reset link or change) and lift any account lock; audited."""
     from accounts.mfa import account_unlock
 
     user.set_password(password)
     user.save(update_fields=["password"])
-    audit.record(action, actor=user, target=user, request=request)
+    audit.record(action, actor=user, target=user, context=context)
     if action == "auth.password_reset":
-        account_unlock(user=user, actor=user, request=request)
+        account_unlock(user=user, actor=user, context=context)

@@ -35,7 +35,7 @@ from accounts.forms import (
 from accounts.models import AuthenticatorDevice, User
 from audit.services import Actor
 from common import ratelimit
-from common.request import client_ip
+from common.request import context_of
 
 INVALID_LOGIN = "E-mail or password is incorrect."
 INVALID_CODE = "That code is not valid. Check the time on your phone, or use a backup code."
@@ -64,7 +64,7 @@ def _refuse_throttled(request, user: User, form, wait: int, *, field=None, **met
         actor=user,
         target=user,
         outcome="denied",
-        request=request,
+        context=context_of(request),
         metadata={"retry_after": wait, **metadata},
     )
     form.add_error(field, mfa.refusal_message(wait))
@@ -98,14 +98,16 @@ def login_view(request):
     status = 200
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
-        wait = ratelimit.hit("login-ip", client_ip(request) or "-", settings.KEYWARD_LOGIN_IP_RATE)
+        wait = ratelimit.hit(
+            "login-ip", context_of(request).ip or "-", settings.KEYWARD_LOGIN_IP_RATE
+        )
         user = User.objects.filter(email__iexact=email).first()
         if wait is not None:
             audit.record(
                 "auth.login_throttled",
                 actor=Actor.anonymous(email),
                 outcome="denied",
-                request=request,
+                context=context_of(request),
                 metadata={"retry_after": wait, "limit": "ip"},
             )
             form.add_error(None, IP_THROTTLED % {"seconds": wait})
@@ -116,19 +118,23 @@ def login_view(request):
             authed = authenticate(request, email=email, password=form.cleaned_data["password"])
             if authed is None:
                 if user is not None:
-                    mfa.auth_failure(user=user, action="auth.login_failed", request=request)
+                    mfa.auth_failure(
+                        user=user, action="auth.login_failed", context=context_of(request)
+                    )
                 else:
                     audit.record(
                         "auth.login_failed",
                         actor=Actor.anonymous(email),
                         outcome="failure",
-                        request=request,
+                        context=context_of(request),
                         metadata={"reason": "unknown e-mail"},
                     )
                 form.add_error(None, INVALID_LOGIN)
             else:
                 auth_login(request, authed)  # SECURITY: rotates the session key
-                audit.record("auth.login_succeeded", actor=authed, target=authed, request=request)
+                audit.record(
+                    "auth.login_succeeded", actor=authed, target=authed, context=context_of(request)
+                )
                 step = (
                     "accounts:mfa_verify"
                     if mfa.has_confirmed_totp(authed)
@@ -184,12 +190,12 @@ def _enrol(request, *, adding: bool):
         if _account_wait(request, user, form) or _device_wait(request, user, [device], form):
             status = 429
         elif device.verify_token(form.cleaned_data["code"].strip()):
-            mfa.totp_confirm(user=user, device=device, request=request)
+            mfa.totp_confirm(user=user, device=device, context=context_of(request))
             if adding:
                 messages.success(request, "Authenticator added.")
                 return redirect("accounts:security")
             _finish_verification(request, device)
-            codes = mfa.backup_codes_generate(user=user, request=request)
+            codes = mfa.backup_codes_generate(user=user, context=context_of(request))
             return _no_store(
                 render(
                     request,
@@ -201,7 +207,7 @@ def _enrol(request, *, adding: bool):
             mfa.auth_failure(
                 user=user,
                 action="mfa.verify_failed",
-                request=request,
+                context=context_of(request),
                 metadata={"device": "totp (enrolment)"},
             )
             form.add_error("code", INVALID_CODE)
@@ -235,7 +241,7 @@ def mfa_verify_view(request, *, sudo: bool = False):
         else:
             device = mfa.verify_any(user, code)
             if device is None:
-                mfa.auth_failure(user=user, action="mfa.verify_failed", request=request)
+                mfa.auth_failure(user=user, action="mfa.verify_failed", context=context_of(request))
                 form.add_error("code", INVALID_CODE)
             else:
                 _finish_verification(request, device)
@@ -244,7 +250,7 @@ def mfa_verify_view(request, *, sudo: bool = False):
                     "mfa.sudo_verified" if sudo else "mfa.verified",
                     actor=user,
                     target=user,
-                    request=request,
+                    context=context_of(request),
                     metadata={"device": kind},
                 )
                 if kind == "backup_code":
@@ -252,7 +258,7 @@ def mfa_verify_view(request, *, sudo: bool = False):
                         "mfa.backup_code_used",
                         actor=user,
                         target=user,
-                        request=request,
+                        context=context_of(request),
                         metadata={"remaining": device.remaining},
                     )
                     if device.remaining <= 3:
@@ -277,7 +283,9 @@ def sudo_view(request):
 @require_POST
 def logout_view(request):
     if request.user.is_authenticated:
-        audit.record("auth.logged_out", actor=request.user, target=request.user, request=request)
+        audit.record(
+            "auth.logged_out", actor=request.user, target=request.user, context=context_of(request)
+        )
     logout(request)  # SECURITY: flushes the session and gives a new key
     messages.info(request, "You have logged out.")
     return redirect("accounts:login")
@@ -307,7 +315,7 @@ def security_view(request):
 @require_POST
 @sudo_required
 def backup_codes_regenerate_view(request):
-    codes = mfa.backup_codes_generate(user=request.user, request=request)
+    codes = mfa.backup_codes_generate(user=request.user, context=context_of(request))
     return _no_store(
         render(
             request,
@@ -325,7 +333,7 @@ def totp_remove_view(request, pk: int):
     if device is None:
         raise Http404("No such authenticator.")
     try:
-        mfa.totp_remove(user=request.user, device=device, request=request)
+        mfa.totp_remove(user=request.user, device=device, context=context_of(request))
     except ValidationError as error:
         messages.error(request, error.messages[0])
     else:
@@ -342,7 +350,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
             user=form.user,
             password=form.cleaned_data["new_password1"],
             action="auth.password_changed",
-            request=self.request,
+            context=context_of(self.request),
         )
         update_session_auth_hash(self.request, form.user)  # rotates the session key
         messages.success(self.request, "Your password has been changed.")
@@ -359,7 +367,7 @@ class PasswordResetView(auth_views.PasswordResetView):
         audit.record(
             "auth.password_reset_requested",
             actor=Actor.anonymous(form.cleaned_data["email"]),
-            request=self.request,
+            context=context_of(self.request),
         )
         return super().form_valid(form)
 
@@ -425,10 +433,10 @@ def member_invite_view(request):
     if form.is_valid():
         try:
             services.invitation_create(
-                membership=request.membership,
+                actor=request.principal,
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
-                request=request,
+                context=context_of(request),
             )
         except ValidationError as error:
             _add_errors(form, error)
@@ -462,10 +470,10 @@ def member_role_view(request, pk: int):
     else:
         try:
             services.membership_change_role(
-                membership=request.membership,
+                actor=request.principal,
                 target=target,
                 role=form.cleaned_data["role"],
-                request=request,
+                context=context_of(request),
             )
         except ValidationError as error:
             messages.error(request, error.messages[0])
@@ -480,7 +488,9 @@ def member_role_view(request, pk: int):
 def member_remove_view(request, pk: int):
     target = selectors.member_get(request.membership, pk)
     try:
-        services.membership_remove(membership=request.membership, target=target, request=request)
+        services.membership_remove(
+            actor=request.principal, target=target, context=context_of(request)
+        )
     except ValidationError as error:
         messages.error(request, error.messages[0])
     else:
@@ -493,7 +503,7 @@ def member_remove_view(request, pk: int):
 def invitation_revoke_view(request, pk: int):
     invitation = selectors.invitation_get(request.membership, pk)
     services.invitation_revoke(
-        membership=request.membership, invitation=invitation, request=request
+        actor=request.principal, invitation=invitation, context=context_of(request)
     )
     messages.success(request, f"Invitation for {invitation.email} revoked.")
     return redirect("accounts:members", slug=request.tenant.slug)
@@ -531,7 +541,9 @@ def invitation_accept_view(request):
             and user.email.lower() == invitation.email.lower()
         )
         if request.method == "POST" and signed_in_as_invitee:
-            services.invitation_accept(invitation_id=invitation.pk, user=user, request=request)
+            services.invitation_accept(
+                invitation_id=invitation.pk, user=user, context=context_of(request)
+            )
             del request.session[INVITATION_SESSION_KEY]
             messages.success(request, f"Welcome to {invitation.tenant.name}.")
             return redirect("accounts:tenant_home", slug=invitation.tenant.slug)
@@ -546,7 +558,7 @@ def invitation_accept_view(request):
                         user=None,
                         full_name=form.cleaned_data["full_name"],
                         password=form.cleaned_data["password1"],
-                        request=request,
+                        context=context_of(request),
                     )
                 except ValidationError as error:
                     form.add_error(None, error)
@@ -563,7 +575,7 @@ def invitation_accept_view(request):
                         "auth.login_succeeded",
                         actor=membership.user,
                         target=membership.user,
-                        request=request,
+                        context=context_of(request),
                         metadata={"via": "invitation"},
                     )
                     return redirect("accounts:mfa_enrol")
@@ -588,7 +600,7 @@ def service_id_list_view(request):
         if form.is_valid():
             try:
                 service_id = services.service_id_create(
-                    membership=membership, request=request, **form.cleaned_data
+                    actor=request.principal, context=context_of(request), **form.cleaned_data
                 )
             except ValidationError as error:
                 _add_errors(form, error)
@@ -637,10 +649,10 @@ def _service_keys(membership, service_id):
 def service_id_toggle_view(request, pk: int):
     service_id = selectors.service_id_get(request.membership, pk)
     services.service_id_update(
-        membership=request.membership,
+        actor=request.principal,
         service_id=service_id,
         is_active=not service_id.is_active,
-        request=request,
+        context=context_of(request),
     )
     state = "enabled" if service_id.is_active else "disabled: its keys stop working now"
     messages.success(request, f"Service ID {service_id.name} {state}.")

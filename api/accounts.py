@@ -9,6 +9,7 @@ from accounts import selectors, services
 from accounts.roles import Role
 from api.base import KeywardApiView
 from api.schema import responses
+from common.request import context_of
 
 
 class ServiceIdOutputSerializer(serializers.Serializer):
@@ -64,7 +65,7 @@ class ServiceIdListApi(KeywardApiView):
         data = ServiceIdCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         service_id = services.service_id_create(
-            membership=request.auth.principal, request=request, **data.validated_data
+            actor=request.auth.principal, context=context_of(request), **data.validated_data
         )
         return Response(ServiceIdOutputSerializer(service_id).data, status=status.HTTP_201_CREATED)
 
@@ -95,7 +96,10 @@ class ServiceIdDetailApi(KeywardApiView):
         principal = request.auth.principal
         service_id = selectors.service_id_get(principal, pk)
         services.service_id_update(
-            membership=principal, service_id=service_id, request=request, **data.validated_data
+            actor=principal,
+            service_id=service_id,
+            context=context_of(request),
+            **data.validated_data,
         )
         return Response(ServiceIdOutputSerializer(service_id).data)
 

@@ -10,14 +10,16 @@ from rest_framework.views import APIView
 from api.schema import KeywardAutoSchema
 from audit.actions import Outcome
 from audit.services import Actor, record_request
-from common.request import client_ip, request_id_of
-from keys.authentication import log_allowance
+from common.request import Decision, context_of
 from keys.models import ApiKey
 
 logger = logging.getLogger("keyward.api")
 
 KEY_THROTTLED = "This key exceeded its request rate."
 DENIED_STATUSES = frozenset({401, 403, 429})
+LOG_INTERVAL = 60  # seconds between two log lines about unrecorded refusals of one kind and address
+MAX_LOG_MARKS = 100_000
+NO_DECISION = Decision()
 
 
 def _principal_label(key: ApiKey) -> str:
@@ -25,11 +27,33 @@ def _principal_label(key: ApiKey) -> str:
     return owner.label if owner is not None else ""
 
 
+_logged: dict[tuple, list] = {}  # (ip, reason, status) -> [when last logged, skipped since]
+
+
+def _log_allowance(ident: tuple) -> int | None:
+    """Return None to skip a log line about ``ident``; else the number skipped since the last
+    one. One line per ``ident`` and minute (per process), so a flood cannot flood the logs."""
+    now = time.monotonic()
+    seen = _logged.get(ident)
+    if seen is not None and now - seen[0] < LOG_INTERVAL:
+        seen[1] += 1
+        return None
+    if len(_logged) > MAX_LOG_MARKS:
+        _logged.clear()
+    _logged[ident] = [now, 0]
+    return seen[1] if seen is not None else 0
+
+
+def forget_log_marks() -> None:
+    """Forget which refusals this process logged (tests)."""
+    _logged.clear()
+
+
 def log_refusal(request, status: int, reason: str) -> None:
     """Log a refusal that leaves no audit event: the first of its kind from its address each
     minute, with the number of those not logged since the last line (per process)."""
-    ip = client_ip(request)
-    skipped = log_allowance((ip, reason, status))
+    context = context_of(request)
+    skipped = _log_allowance((context.ip, reason, status))
     if skipped is None:
         return
     logger.warning(
@@ -38,13 +62,13 @@ def log_refusal(request, status: int, reason: str) -> None:
         request.path[:300],
         status,
         reason,
-        ip,
-        request_id_of(request),
+        context.ip,
+        context.request_id,
         skipped,
     )
 
 
-def record_api_request(request, response, duration_ms: float) -> None:
+def record_api_request(request, response) -> None:
     """Record one ``api.request`` (or ``api.denied``) event for a request made with a key.
 
     Handed, after the response is ready, to ``audit.services.record_request``: the per-process
@@ -54,34 +78,35 @@ def record_api_request(request, response, duration_ms: float) -> None:
     audit table; the one failure that gets its address throttled is recorded, with
     ``ip_throttled_for`` (seconds).
     """
+    context = context_of(request)
+    decision = context.decision or NO_DECISION
     # Read DRF's cached result: never trigger authentication from here.
     key = vars(request).get("_auth")
-    denial = vars(request).get("_keyward_denial") or {}
     status = response.status_code
     denied = status in DENIED_STATUSES
     if not isinstance(key, ApiKey):
-        key = denial.get("key")
-        if not denial.get("record"):
-            if (denial or denied) and not denial.get("recorded"):
-                log_refusal(request, status, denial.get("reason", "no credentials"))
+        key = decision.key
+        if decision.reason is None or not decision.record:
+            if (decision.reason or denied) and not decision.recorded:
+                log_refusal(request, status, decision.reason or "no credentials")
             return
     metadata = {
         "method": request.method,
         "path": request.path[:300],
         "status": status,
-        "duration_ms": round(duration_ms, 1),
+        "duration_ms": round((time.perf_counter() - context.started) * 1000, 1),
         "principal": _principal_label(key) if key is not None else "",
     }
-    reason = denial.get("reason")
+    reason = decision.reason
     if reason is None and status >= 400 and isinstance(response.data, dict):
         reason = response.data.get("code")
     if reason:
         metadata["reason"] = reason
-    scopes = vars(request).get("_keyward_scopes")
-    if scopes and not denied:
-        metadata["scopes"] = scopes  # granted by HasScope: rolled up into the key's used scopes
-    if denial.get("blocked_for") is not None:
-        metadata["ip_throttled_for"] = denial["blocked_for"]  # this failure engaged the throttle
+    if decision.scopes and not denied:
+        # Granted by HasScope: rolled up into the key's used scopes.
+        metadata["scopes"] = list(decision.scopes)
+    if decision.blocked_for is not None:
+        metadata["ip_throttled_for"] = decision.blocked_for  # this failure engaged the throttle
     if denied:
         action, outcome = "api.denied", Outcome.DENIED
     else:
@@ -94,7 +119,7 @@ def record_api_request(request, response, duration_ms: float) -> None:
             tenant=key.tenant if key is not None else None,
             target=key,
             outcome=outcome,
-            request=request,
+            context=context,
             metadata=metadata,
         )
     except DatabaseError:
@@ -111,11 +136,8 @@ class KeywardApiView(APIView):
     """
 
     metadata_class = None  # OPTIONS answers 405: no unauthenticated introspection
+    _throttle_checked = False  # DRF checks throttles again in initial(): count a request once
     schema = KeywardAutoSchema()
-
-    def dispatch(self, request, *args, **kwargs):
-        self._keyward_started = time.perf_counter()
-        return super().dispatch(request, *args, **kwargs)
 
     def check_permissions(self, request):
         # SECURITY: count the key's request before its scopes are checked, so that a key cannot
@@ -124,8 +146,8 @@ class KeywardApiView(APIView):
         super().check_permissions(request)
 
     def check_throttles(self, request):
-        if not getattr(request, "_keyward_throttle_checked", False):
-            request._keyward_throttle_checked = True
+        if not self._throttle_checked:
+            self._throttle_checked = True
             super().check_throttles(request)
 
     def throttled(self, request, wait):
@@ -133,8 +155,7 @@ class KeywardApiView(APIView):
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        started = getattr(self, "_keyward_started", time.perf_counter())
-        record_api_request(request, response, (time.perf_counter() - started) * 1000)
+        record_api_request(request, response)
         if response.status_code < 500:
             # Every 4xx is in the audit log or (sampled) in keyward.api's: skip django.request's
             # own line per 4xx response, which a flood of bad requests would turn into a flood.

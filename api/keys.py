@@ -21,7 +21,7 @@ from api.schema import ErrorOutputSerializer, responses
 from audit.actions import Outcome
 from audit.services import Actor
 from common import ratelimit
-from common.request import client_ip
+from common.request import context_of, decide
 from keys import leaks, selectors, services
 from keys.scopes import ceiling_for
 
@@ -243,7 +243,9 @@ class KeyRevokeApi(KeywardApiView):
         data.is_valid(raise_exception=True)
         principal = request.auth.principal
         key = selectors.key_get(principal, pk)
-        services.key_revoke(actor=principal, key=key, request=request, **data.validated_data)
+        services.key_revoke(
+            actor=principal, key=key, context=context_of(request), **data.validated_data
+        )
         return Response(KeyOutputSerializer(key).data)
 
 
@@ -332,14 +334,14 @@ class LeakReportApi(KeywardApiView):
         except ValidationError as error:
             code = error.code or "invalid"
             return Response({"code": code, "detail": error.messages[0]}, status=400)
-        findings = leaks.key_leak_report(report=report, signer=signer, request=request)
+        findings = leaks.key_leak_report(report=report, signer=signer, context=context_of(request))
         return Response(
             LeakFindingOutputSerializer([f.as_dict() for f in findings], many=True).data
         )
 
     @staticmethod
     def _refuse(request, refused: "leaks.ReportRefused", size: int):
-        ip = client_ip(request)
+        ip = context_of(request).ip
         wait = ratelimit.hit("leak-report", ip or "unknown", settings.KEYWARD_FAILED_AUTH_RATE)
         if wait is not None:  # over the limit: refused without an event (no audit flooding)
             raise exceptions.Throttled(wait=wait)
@@ -347,13 +349,8 @@ class LeakReportApi(KeywardApiView):
             "key.leak_report_refused",
             actor=Actor.anonymous(),
             outcome=Outcome.DENIED,
-            request=request,
+            context=context_of(request),
             metadata={"reason": refused.reason, "key_id": refused.key_id, "bytes": size},
         )
-        request._keyward_denial = {
-            "reason": refused.reason,
-            "key": None,
-            "record": False,
-            "recorded": True,
-        }
+        decide(request, reason=refused.reason, record=False, recorded=True)
         raise InvalidSignature()

@@ -4,14 +4,10 @@ from django.http import JsonResponse
 from rest_framework.views import APIView
 
 from api.base import log_refusal
-from common.request import client_ip
-from keys.authentication import (
-    INVALID_TOKEN_CHALLENGE,
-    BearerKeyAuthentication,
-    Reason,
-    blocked_for,
-    refusal_without_lookup,
-)
+from common.request import context_of
+from keys.authentication import INVALID_TOKEN_CHALLENGE, BearerKeyAuthentication, read_credential
+from keys.lookup import Reason
+from keys.throttling import failures
 
 
 class MalformedBearerMiddleware:
@@ -33,11 +29,14 @@ class MalformedBearerMiddleware:
         return self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        header = request.META.get("HTTP_AUTHORIZATION")
-        if not header or request.META.get("QUERY_STRING") or not self._takes_keys(view_func):
+        if (
+            not request.META.get("HTTP_AUTHORIZATION")
+            or request.META.get("QUERY_STRING")
+            or not self._takes_keys(view_func)
+        ):
             return None
-        detail = refusal_without_lookup(header.encode("iso-8859-1"))
-        if detail is None or blocked_for(client_ip(request)) is not None:
+        detail = read_credential(request).refusal
+        if detail is None or failures.blocked_for(context_of(request).ip) is not None:
             return None
         response = JsonResponse(
             {"code": "invalid_token", "detail": detail},

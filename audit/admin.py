@@ -7,6 +7,7 @@ import audit
 from audit.models import AuditEvent, AuditSeal
 from audit.services import Actor
 from audit.stream import event_as_dict
+from common.request import context_of
 
 
 class AuditedModelAdmin(admin.ModelAdmin):
@@ -26,7 +27,7 @@ class AuditedModelAdmin(admin.ModelAdmin):
             actor=Actor.operator(request.user),
             tenant=self._tenant_of(obj),
             target=self._target(obj),
-            request=request,
+            context=context_of(request),
             metadata={"model": obj._meta.label, "object_id": str(obj.pk), **metadata},
         )
 

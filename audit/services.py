@@ -9,7 +9,7 @@ from django.db import transaction
 from audit.actions import ACTIONS, Outcome
 from audit.models import ActorKind, AuditEvent
 from audit.stream import stream_event
-from common.request import client_ip, request_id_of, user_agent_of
+from common.request import RequestContext
 
 UNKNOWN_ACTION = "Unknown audit action: %s (add it to audit/actions.py)."
 
@@ -42,6 +42,7 @@ class Actor:
 def _as_actor(obj: Any) -> Actor:
     if isinstance(obj, Actor):
         return obj
+    obj = getattr(obj, "audit_actor", obj)  # a principal is recorded as its key or its owner
     if obj is None or not getattr(obj, "is_authenticated", True):
         return Actor.anonymous()
     return Actor(obj.audit_kind, str(obj.pk), obj.label[:200])
@@ -60,9 +61,8 @@ def build_event(
     tenant=None,
     target: Any = None,
     outcome: str = Outcome.SUCCESS,
-    request=None,
+    context: RequestContext | None = None,
     metadata: dict | None = None,
-    ip: str | None = None,
 ) -> AuditEvent:
     """Return an unsaved event; refuse action names missing from the registry."""
     if action not in ACTIONS:
@@ -79,28 +79,64 @@ def build_event(
         target_id=target_id,
         target_label=target_label,
         outcome=outcome,
-        ip=ip or (client_ip(request) if request is not None else None),
-        user_agent=user_agent_of(request) if request is not None else "",
-        request_id=request_id_of(request) if request is not None else "",
+        ip=context.ip if context is not None else None,
+        user_agent=context.user_agent if context is not None else "",
+        request_id=context.request_id if context is not None else "",
         metadata=metadata or {},
     )
 
 
-def record(action: str, **kwargs) -> AuditEvent:
+def record(
+    action: str,
+    *,
+    actor: Any,
+    tenant=None,
+    target: Any = None,
+    outcome: str = Outcome.SUCCESS,
+    context: RequestContext | None = None,
+    metadata: dict | None = None,
+) -> AuditEvent:
     """Record one event in the caller's transaction; stream it as JSON once that commits.
 
-    Never put a secret into ``metadata``: events are read by auditors and shipped to SIEMs.
+    ``actor`` is an ``Actor``, a principal, or a model with ``audit_kind`` (a user, a service
+    ID, a key); ``target`` a model with ``audit_kind``. Never put a secret into ``metadata``:
+    events are read by auditors and shipped to SIEMs.
     """
-    event = build_event(action, **kwargs)
+    event = build_event(
+        action,
+        actor=actor,
+        tenant=tenant,
+        target=target,
+        outcome=outcome,
+        context=context,
+        metadata=metadata,
+    )
     event.save()
     transaction.on_commit(lambda: stream_event(event))
     return event
 
 
-def record_request(action: str, **kwargs) -> None:
+def record_request(
+    action: str,
+    *,
+    actor: Any,
+    tenant=None,
+    target: Any = None,
+    outcome: str = Outcome.SUCCESS,
+    context: RequestContext | None = None,
+    metadata: dict | None = None,
+) -> None:
     """Record an API request event: batched by the per-process writer, or at once when
     KEYWARD_AUDIT_REQUEST_EVENTS is "sync". Changes of state never come through here."""
-    event = build_event(action, **kwargs)
+    event = build_event(
+        action,
+        actor=actor,
+        tenant=tenant,
+        target=target,
+        outcome=outcome,
+        context=context,
+        metadata=metadata,
+    )
     if settings.KEYWARD_AUDIT_REQUEST_EVENTS == "sync":
         event.save()
         transaction.on_commit(lambda: stream_event(event))

@@ -84,7 +84,9 @@ def seed(*, filler_keys: int = 1000, log=print) -> Seed:
     )
     # A service key, issued from the command line for a service ID, as a SIEM would hold.
     audit_tenant, audit_owner, audit_membership = tenant_with_owner(AUDIT_SLUG, AUDIT_OWNER_EMAIL)
-    siem = service_id_create(membership=audit_membership, name="siem", role="auditor")
+    siem = service_id_create(
+        actor=Principal.of_membership(audit_membership), name="siem", role="auditor"
+    )
     _, audit_token = key_issue(
         actor=cli,
         tenant=audit_tenant,

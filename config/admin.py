@@ -8,6 +8,7 @@ from django.urls import reverse
 from django_otp.admin import OTPAdminSite
 
 import audit
+from common.request import context_of
 
 
 class KeywardAdminSite(OTPAdminSite):
@@ -24,7 +25,7 @@ class KeywardAdminSite(OTPAdminSite):
                 actor=user,
                 target=user,
                 outcome="denied",
-                request=request,
+                context=context_of(request),
                 metadata={"reason": "not staff" if not user.is_staff else "second factor missing"},
             )
         if user.is_authenticated and user.is_verified():

@@ -46,7 +46,7 @@ MIDDLEWARE = [
     # so that every response is DENY-framed.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "common.request.RequestIdMiddleware",
+    "common.request.RequestContextMiddleware",
     # Answers a malformed API credential for the view (process_view): after the request id and
     # the security headers, before CSRF.
     "api.middleware.MalformedBearerMiddleware",

@@ -11,6 +11,7 @@ from django.utils.cache import patch_cache_control
 
 from audit.admin import AuditedModelAdmin
 from audit.services import Actor
+from common.request import context_of
 from keys.models import EXPIRING_SOON, ApiKey
 from keys.services import key_lookup_token, key_revoke
 
@@ -158,7 +159,9 @@ class ApiKeyAdmin(AuditedModelAdmin):
             if key.revoked_at is not None:
                 skipped += 1
                 continue
-            key_revoke(actor=actor, key=key, reason=ADMIN_REVOKE_REASON, request=request)
+            key_revoke(
+                actor=actor, key=key, reason=ADMIN_REVOKE_REASON, context=context_of(request)
+            )
             revoked += 1
         messages.success(request, REVOKED_COUNT % {"count": revoked, "skipped": skipped})
 
@@ -181,7 +184,7 @@ class ApiKeyAdmin(AuditedModelAdmin):
             result = key_lookup_token(
                 actor=Actor.operator(request.user),
                 token=form.cleaned_data["token"],
-                request=request,
+                context=context_of(request),
             )
             form = TokenLookupForm()  # never render the token back
         context = {

@@ -23,10 +23,13 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from rest_framework import exceptions
 
 import audit
 from accounts.models import LeakPolicy
+from audit.actions import Outcome
 from audit.services import Actor
+from common.request import RequestContext, context_of
 from keys import notifications, tokens
 from keys.models import ApiKey
 from keys.services import key_revoke
@@ -37,6 +40,13 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_TOKENS = 1000
 MAX_FIELD = 500
 EXPOSED_NOTIFY_SECONDS = 3600  # at most one "found in a URL" e-mail per key and hour
+# RFC 6750's query parameter; any other parameter is refused only if its value is a token, so
+# filters such as ``?key=<id>`` on the audit API keep working.
+QUERY_TOKEN_PARAMS = frozenset({"access_token"})
+TOKEN_IN_QUERY = (
+    "Keys are never accepted in a URL: send the key in the Authorization header "
+    "(`Bearer <key>`). Treat this key as exposed: revoke it and issue a new one."
+)
 
 NOT_AN_ARRAY = "Send a JSON array of objects with token, type, url and source."
 BAD_ITEM = "Item %(index)d: an object with a string token is required."
@@ -161,7 +171,12 @@ class Finding:
 
 @transaction.atomic
 def key_leak_handle(
-    *, token: str, where: dict, signer: str, request=None, now: datetime | None = None
+    *,
+    token: str,
+    where: dict,
+    signer: str,
+    context: RequestContext | None = None,
+    now: datetime | None = None,
 ) -> Finding:
     """Handle one reported token: a Keyward key is a true positive; a usable one gets its
     tenant's leak policy. Records ``key.leak_reported`` (hint, where, action; never the token).
@@ -188,7 +203,7 @@ def key_leak_handle(
         actor=actor,
         tenant=key.tenant,
         target=key,
-        request=request,
+        context=context,
         metadata={
             **where,
             "signer": signer,
@@ -200,7 +215,9 @@ def key_leak_handle(
     return Finding(parsed.hint, True, action)
 
 
-def key_leak_report(*, report: list[dict], signer: str, request=None) -> list[Finding]:
+def key_leak_report(
+    *, report: list[dict], signer: str, context: RequestContext | None = None
+) -> list[Finding]:
     """Handle each token of a verified report, in order; a token reported twice is handled once
     (each token in its own transaction, so one failure never undoes the others)."""
     seen: dict[str, Finding] = {}
@@ -209,13 +226,13 @@ def key_leak_report(*, report: list[dict], signer: str, request=None) -> list[Fi
         token = item["token"]
         if token not in seen:
             where = {k: v for k, v in item.items() if k != "token"}
-            seen[token] = key_leak_handle(token=token, where=where, signer=signer, request=request)
+            seen[token] = key_leak_handle(token=token, where=where, signer=signer, context=context)
         findings.append(seen[token])
     return findings
 
 
 @transaction.atomic
-def key_exposure_handle(*, key: ApiKey, request=None, now: datetime | None = None) -> str:
+def key_exposure_handle(*, key: ApiKey, path: str, now: datetime | None = None) -> str:
     """Apply the tenant's leak policy to a key that was sent in a URL query string (it is in
     access logs and proxies now). Returns the Action; e-mails at most once an hour per key."""
     now = now or timezone.now()
@@ -226,8 +243,54 @@ def key_exposure_handle(*, key: ApiKey, request=None, now: datetime | None = Non
     )
     if locked.revoked_at is not None or locked.is_expired(now):
         return Action.NONE
-    where = {"source": "Keyward API: key sent in a URL query string", "url": request.path[:300]}
+    where = {"source": "Keyward API: key sent in a URL query string", "url": path[:300]}
     # SECURITY: someone holding a key under a notify-only policy must not be able to send the
     # tenant's admins one e-mail per request.
     notify = cache.add(f"kw:exposed:{locked.pk}", 1, EXPOSED_NOTIFY_SECONDS)
     return apply_leak_policy(locked, actor=Actor.system("leak policy"), where=where, notify=notify)
+
+
+class TokenInQuery(exceptions.APIException):
+    """400 ``invalid_request`` (RFC 6750 §3.1): a key was sent in the URL."""
+
+    status_code = 400
+    default_detail = TOKEN_IN_QUERY
+    default_code = "invalid_request"
+
+
+def query_token(request) -> tuple[str, str] | None:
+    """Return (param, value) of the first query parameter that carries a key, or None."""
+    if not request.META.get("QUERY_STRING"):
+        return None
+    for name, values in request.query_params.lists():
+        for value in values:
+            if value and (name.lower() in QUERY_TOKEN_PARAMS or tokens.parse(value)):
+                return name, value
+    return None
+
+
+def key_exposed(request, param: str, value: str) -> tuple[ApiKey | None, bool]:
+    """Record ``key.exposed`` for a token sent in the URL of ``request`` and apply its tenant's
+    leak policy; return (the key, if Keyward knows it; whether an event was recorded)."""
+    parsed = tokens.parse(value)
+    if parsed is None:
+        return None, False
+    key = ApiKey.objects.select_related("tenant").filter(digest=tokens.digest(parsed.token)).first()
+    audit.record(
+        "key.exposed",
+        actor=Actor.anonymous(),
+        tenant=key.tenant if key else None,
+        target=key,
+        outcome=Outcome.DENIED,
+        context=context_of(request),
+        metadata={
+            "param": param[:64],
+            "method": request.method,
+            "path": request.path[:300],
+            "matched": key is not None,
+            "hint": parsed.hint,
+        },
+    )
+    if key is not None:  # in access logs now: the tenant's leak policy applies
+        key_exposure_handle(key=key, path=request.path)
+    return key, True

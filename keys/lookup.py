@@ -1,5 +1,5 @@
 """The one query of the API's hot path: a key by digest, with its tenant, owner and the owner's
-current role, as precompiled SQL.
+current role, as precompiled SQL; the checks a found key must pass; its throttled last-use mark.
 
 Building the same query through the ORM on every request costs more than running it (the
 compiler's work, not the database's, dominated the profile). The SQL text is made once per
@@ -7,12 +7,40 @@ database vendor from the models' own metadata, and each column goes through the 
 the ORM would apply, so the instances are exactly what ``select_related`` would have built.
 """
 
+import time
+from datetime import datetime
+
+from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 from django.db.models.expressions import Col
+from django.utils import timezone
 
 from accounts.models import Membership, ServiceID, Tenant, User
 from common.db import prepared_cursor
 from keys.models import ApiKey
+from keys.networks import ip_allowed
+
+LAST_USED_INTERVAL = 60  # seconds between two writes of last_used_at for one key
+MAX_MARKS = 100_000
+
+
+class Reason:
+    """Why a key was refused: recorded in the audit event, never sent to the client."""
+
+    MALFORMED = "malformed_token"
+    UNKNOWN = "unknown_key"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    ROTATED = "rotated_grace_ended"
+    TENANT_INACTIVE = "tenant_inactive"
+    OWNER_INACTIVE = "owner_inactive"
+    OWNER_NOT_MEMBER = "owner_not_member"
+    SERVICE_ID_DISABLED = "service_id_disabled"
+    IP_NOT_ALLOWED_BY_KEY = "ip_not_allowed_by_key"
+    IP_NOT_ALLOWED_BY_TENANT = "ip_not_allowed_by_tenant"
+    TOKEN_IN_QUERY = "token_in_query"
+    FAILED_AUTH_THROTTLED = "failed_auth_throttled"
+
 
 # Never loaded on the API path: the key's digest (it is the lookup) and the owner's password hash.
 _SKIP = {ApiKey: {"digest"}, User: {"password"}}
@@ -70,8 +98,8 @@ def _fetch(conn, sql: str, digest: bytes):
 
 
 def key_by_digest(digest: bytes) -> tuple[ApiKey, str | None] | None:
-    """Return (key with tenant, user and service ID attached, owner's role in the tenant or
-    None), or None when no key has this digest. One query."""
+    """Return (key with tenant, user and service ID attached, owner's role: a person's in the
+    tenant or None, a service ID's own), or None when no key has this digest. One query."""
     conn = connections[DEFAULT_DB_ALIAS]
     sql, parts = _plan(conn)
     try:
@@ -103,4 +131,52 @@ def key_by_digest(digest: bytes) -> tuple[ApiKey, str | None] | None:
     key.service_id = objects["s"]
     if key.service_id is not None:
         key.service_id.tenant = key.tenant
+        return key, key.service_id.role
     return key, row[at]
+
+
+def refusal_reason(key: ApiKey, role: str | None, ip: str | None, now: datetime) -> str | None:
+    """Return why ``key`` (as found by ``key_by_digest``, with its owner's ``role``) may not be
+    used from ``ip`` at ``now``, or None if it may."""
+    if key.revoked_at is not None:
+        return Reason.REVOKED
+    if key.is_expired(now):  # a rotated key's grace period ends at its expires_at
+        return Reason.ROTATED if key.rotated_at else Reason.EXPIRED
+    if not key.tenant.is_active:
+        return Reason.TENANT_INACTIVE
+    if key.user_id is not None:
+        if not key.user.is_active:
+            return Reason.OWNER_INACTIVE
+        if role is None:  # removed from the tenant since the key was issued
+            return Reason.OWNER_NOT_MEMBER
+    elif not key.service_id.is_active or key.service_id.tenant_id != key.tenant_id:
+        return Reason.SERVICE_ID_DISABLED
+    if not ip_allowed(ip, key.allowed_ips or []):
+        return Reason.IP_NOT_ALLOWED_BY_KEY
+    if not ip_allowed(ip, key.tenant.allowed_ips or []):
+        return Reason.IP_NOT_ALLOWED_BY_TENANT
+    return None
+
+
+_marked: dict[int, float] = {}  # key id -> when this process last marked it used
+
+
+def mark_used(key: ApiKey, ip: str | None) -> None:
+    """Record the last use at most once a minute per key: a shared cache op at most once a
+    minute per key and process, and one UPDATE at most once a minute per key."""
+    now = time.monotonic()
+    last = _marked.get(key.pk)
+    if last is not None and now - last < LAST_USED_INTERVAL:
+        return
+    if len(_marked) > MAX_MARKS:
+        _marked.clear()
+    _marked[key.pk] = now
+    if cache.add(f"kw:lu:{key.pk}", 1, LAST_USED_INTERVAL):
+        used_at = timezone.now()
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=used_at, last_used_ip=ip)
+        key.last_used_at, key.last_used_ip = used_at, ip
+
+
+def forget_marks() -> None:
+    """Forget this process's last-use marks (tests clear the cache too)."""
+    _marked.clear()

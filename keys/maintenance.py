@@ -21,6 +21,7 @@ import audit
 from accounts.models import Tenant
 from audit.models import AuditEvent
 from audit.services import Actor
+from common.request import RequestContext
 from keys import notifications
 from keys.models import (
     ApiKey,
@@ -388,7 +389,7 @@ def _save_networks(networks: dict) -> None:
             actor=_system(),
             tenant=key.tenant,
             target=key,
-            ip=ip,
+            context=RequestContext(ip=ip),  # where the key was first seen from
             metadata={
                 "network": network,
                 "first_seen_at": at.isoformat(),

@@ -6,6 +6,7 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
+from common.request import decide
 from keys.scopes import ceiling_for
 
 MISSING_SCOPE = "This key lacks the scope %(scopes)s."
@@ -87,5 +88,5 @@ class HasScope(BasePermission):
             raise InsufficientScope(ROLE_LACKS_SCOPE % {"scopes": ", ".join(beyond)}, required)
         # The scopes granted go into the request's audit event: keys_maintain rolls them up into
         # the scopes each key really uses (least-privilege review), at no cost per request.
-        request._keyward_scopes = required
+        decide(request, scopes=tuple(required))
         return True

@@ -12,6 +12,7 @@ from accounts import roles
 from accounts.models import Membership, ServiceID, User
 from accounts.principals import Principal
 from audit.services import Actor
+from common.request import RequestContext
 from keys import scopes as scope_registry
 from keys import tokens
 from keys.models import ApiKey
@@ -196,7 +197,7 @@ def key_issue(
     scopes,
     expires_at: datetime | None,
     allowed_ips=(),
-    request=None,
+    context: RequestContext | None = None,
     now: datetime | None = None,
     alert_on_new_network: bool = False,
 ) -> tuple[ApiKey, str]:
@@ -233,7 +234,7 @@ def key_issue(
         actor=_audit_actor(actor),
         tenant=tenant,
         target=key,
-        request=request,
+        context=context,
         metadata={
             "owner": owner.label,
             "scopes": clean_scopes,
@@ -246,7 +247,13 @@ def key_issue(
 
 
 @transaction.atomic
-def key_revoke(*, actor: Principal | Actor, key: ApiKey, reason: str = "", request=None) -> ApiKey:
+def key_revoke(
+    *,
+    actor: Principal | Actor,
+    key: ApiKey,
+    reason: str = "",
+    context: RequestContext | None = None,
+) -> ApiKey:
     """Revoke ``key`` now, with a reason; irreversible. Records ``key.revoked``."""
     _authorize_manage(actor, key)
     locked = ApiKey.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=key.pk)
@@ -261,7 +268,7 @@ def key_revoke(*, actor: Principal | Actor, key: ApiKey, reason: str = "", reque
         actor=_audit_actor(actor),
         tenant=locked.tenant,
         target=locked,
-        request=request,
+        context=context,
         metadata={"reason": locked.revoked_reason},
     )
     key.revoked_at, key.revoked_by, key.revoked_reason = (
@@ -278,7 +285,7 @@ def key_rotate(
     actor: Principal | Actor,
     key: ApiKey,
     grace: str = "now",
-    request=None,
+    context: RequestContext | None = None,
     now: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """Issue a successor with the same name, scopes and networks; the old key keeps working
@@ -343,7 +350,7 @@ def key_rotate(
         actor=_audit_actor(actor),
         tenant=tenant,
         target=new,
-        request=request,
+        context=context,
         metadata={
             "previous_key": old.pk,
             "previous_hint": old.hint,
@@ -369,7 +376,11 @@ UNUSED_SCOPE_DAYS = 90
 
 @transaction.atomic
 def key_narrow_scopes(
-    *, actor: Principal | Actor, key: ApiKey, request=None, now: datetime | None = None
+    *,
+    actor: Principal | Actor,
+    key: ApiKey,
+    context: RequestContext | None = None,
+    now: datetime | None = None,
 ) -> ApiKey:
     """Narrow ``key``'s scopes to those it (or the keys it was rotated from) used in the last
     UNUSED_SCOPE_DAYS days. Records ``key.scopes_narrowed`` with the scopes before and after.
@@ -398,7 +409,7 @@ def key_narrow_scopes(
         actor=_audit_actor(actor),
         tenant=locked.tenant,
         target=locked,
-        request=request,
+        context=context,
         metadata={
             "before": before,
             "after": after,
@@ -412,7 +423,7 @@ def key_narrow_scopes(
 
 @transaction.atomic
 def key_set_network_alert(
-    *, actor: Principal | Actor, key: ApiKey, enabled: bool, request=None
+    *, actor: Principal | Actor, key: ApiKey, enabled: bool, context: RequestContext | None = None
 ) -> ApiKey:
     """Turn the key's new-network e-mail alert on or off. Records ``key.network_alert_changed``
     (nothing when it already is as asked)."""
@@ -429,7 +440,7 @@ def key_set_network_alert(
         actor=_audit_actor(actor),
         tenant=locked.tenant,
         target=locked,
-        request=request,
+        context=context,
         metadata={"enabled": enabled},
     )
     key.alert_on_new_network = enabled
@@ -484,7 +495,9 @@ class LookupResult:
 
 
 @transaction.atomic
-def key_lookup_token(*, actor: Actor, token: str, request=None) -> LookupResult:
+def key_lookup_token(
+    *, actor: Actor, token: str, context: RequestContext | None = None
+) -> LookupResult:
     """Find the key a plaintext token belongs to, for incident response. Records
     ``key.looked_up`` (with the token's hint, never the token) whatever the outcome.
 
@@ -507,7 +520,7 @@ def key_lookup_token(*, actor: Actor, token: str, request=None) -> LookupResult:
         tenant=result.key.tenant if result.key else None,
         target=result.key,
         outcome="success" if result.key else "failure",
-        request=request,
+        context=context,
         metadata={"result": result.outcome, "hint": result.hint},
     )
     return result

@@ -1,5 +1,5 @@
 """Per-key request rate: a fixed-window counter on the default cache (Redis in production),
-reserved by each process in small leases."""
+reserved by each process in small leases; and the per-address limit on failed authentications."""
 
 import logging
 import math
@@ -10,11 +10,14 @@ from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
 from common import ratelimit
+from common.request import decide
+from keys.lookup import forget_marks
 from keys.models import ApiKey
 
 logger = logging.getLogger("keyward.api")
 
 THROTTLE_REASON = "key_rate_limited"
+FAILED_AUTH_SCOPE = "api-auth"
 LEASE_SHARE = 100  # a process reserves 1/100 of a key's limit at a time…
 MAX_LEASE = 100  # …and never more than this many requests
 
@@ -89,9 +92,54 @@ class _Leases:
 _leases = _Leases()
 
 
-def reset_leases() -> None:
-    """Forget this process's reserved requests (tests clear the shared cache too)."""
+class _FailureBlock:
+    """Addresses refused for their failed authentications, as this process knows them.
+
+    Failures are counted in the shared cache (Redis), so every process sees the same count; the
+    process that sees an address go over the limit blocks it here until the window ends. Another
+    process blocks it at its first failure from that address after that: an attacker gains at
+    most one extra guess per worker and window, and a valid request pays no round trip for it.
+    """
+
+    MAX_ENTRIES = 100_000
+
+    def __init__(self) -> None:
+        self.blocked: dict[str, float] = {}
+
+    def count(self, ip: str | None) -> int | None:
+        """Count a failure from ``ip``; return the seconds it is now refused for, if it is."""
+        hits, limit, left = ratelimit.count(
+            FAILED_AUTH_SCOPE, ip or "unknown", settings.KEYWARD_FAILED_AUTH_RATE
+        )
+        if hits < limit:
+            return None
+        # The limit is used up: refuse this address until the window ends.
+        if len(self.blocked) > self.MAX_ENTRIES:
+            self.blocked.clear()
+        self.blocked[ip or "unknown"] = time.monotonic() + left
+        return left
+
+    def blocked_for(self, ip: str | None) -> int | None:
+        """Return the seconds ``ip`` is still refused for after too many failures, if it is."""
+        until = self.blocked.get(ip or "unknown")
+        if until is None:
+            return None
+        wait = until - time.monotonic()
+        if wait <= 0:
+            self.blocked.pop(ip or "unknown", None)
+            return None
+        return math.ceil(wait)
+
+
+failures = _FailureBlock()
+
+
+def reset_process_state() -> None:
+    """Forget this process's reserved requests, blocked addresses and last-use marks (tests
+    clear the shared cache too)."""
     _leases.reset()
+    failures.blocked.clear()
+    forget_marks()
 
 
 class KeyRateThrottle(BaseThrottle):
@@ -112,7 +160,7 @@ class KeyRateThrottle(BaseThrottle):
         if _leases.take(key.pk, limit, period, window):
             return True
         self._wait = max(1, math.ceil((window + 1) * period - now))
-        request._keyward_denial = {"reason": THROTTLE_REASON, "key": key, "record": True}
+        decide(request, reason=THROTTLE_REASON, key=key)
         return False
 
     def wait(self) -> float | None:

@@ -17,6 +17,7 @@ from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.decorators import sudo_required, tenant_view
 from accounts.principals import Principal
+from common.request import context_of
 from keys import forms, selectors, services
 from keys.charts import usage_chart
 from keys.scopes import describe
@@ -104,7 +105,7 @@ def _issue(request, *, owner, owner_role: str, back: str, service_id=None):
                     expires_at=data["expires_at"],
                     allowed_ips=data["allowed_ips"],
                     alert_on_new_network=data["alert_on_new_network"],
-                    request=request,
+                    context=context_of(request),
                 )
             except (ValidationError, PermissionDenied) as error:
                 form.add_service_error(error)
@@ -217,7 +218,7 @@ def key_narrow_view(request, pk: int):
     key = selectors.key_get(_principal(request), pk)
     before = list(key.scopes)
     try:
-        services.key_narrow_scopes(actor=_principal(request), key=key, request=request)
+        services.key_narrow_scopes(actor=_principal(request), key=key, context=context_of(request))
     except (ValidationError, PermissionDenied) as error:
         messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
     else:
@@ -234,7 +235,7 @@ def key_network_alert_view(request, pk: int):
     enabled = request.POST.get("enabled") == "on"
     try:
         services.key_set_network_alert(
-            actor=_principal(request), key=key, enabled=enabled, request=request
+            actor=_principal(request), key=key, enabled=enabled, context=context_of(request)
         )
     except (ValidationError, PermissionDenied) as error:
         messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
@@ -260,7 +261,7 @@ def key_revoke_view(request, pk: int):
                     actor=_principal(request),
                     key=key,
                     reason=form.cleaned_data["reason"],
-                    request=request,
+                    context=context_of(request),
                 )
             except ValidationError as error:
                 messages.error(request, error.messages[0])
@@ -286,7 +287,7 @@ def key_rotate_view(request, pk: int):
                     actor=_principal(request),
                     key=key,
                     grace=form.cleaned_data["grace"],
-                    request=request,
+                    context=context_of(request),
                 )
             except (ValidationError, PermissionDenied) as error:
                 form.add_service_error(error)
@@ -322,7 +323,7 @@ def tenant_policy_view(request):
         if form.is_valid():
             try:
                 account_services.tenant_policy_update(
-                    membership=request.membership, request=request, **form.cleaned_data
+                    actor=request.principal, context=context_of(request), **form.cleaned_data
                 )
             except (ValidationError, PermissionDenied) as error:
                 form.add_service_error(error)

@@ -77,10 +77,12 @@ def _request_events_in_the_request(settings):
 def _clear_cache():
     from django.core.cache import cache
 
-    from keys.authentication import reset_process_state
+    from api.base import forget_log_marks
+    from keys.throttling import reset_process_state
 
     cache.clear()
     reset_process_state()
+    forget_log_marks()
     yield
 
 

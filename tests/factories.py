@@ -9,6 +9,7 @@ from django_otp.oath import TOTP
 from accounts import services
 from accounts.decorators import SUDO_SESSION_KEY
 from accounts.models import AuthenticatorDevice, Membership, Tenant, User
+from accounts.principals import Principal
 from audit.services import Actor
 
 PASSWORD = "correct horse battery staple 42"
@@ -58,7 +59,7 @@ def make_service_id(tenant: Tenant, name: str = "deploy-bot", role: str = "membe
     creator = Membership.objects.select_related("tenant", "user").filter(
         tenant=tenant, role="owner"
     )[0]
-    return services.service_id_create(membership=creator, name=name, role=role)
+    return services.service_id_create(actor=Principal.of_membership(creator), name=name, role=role)
 
 
 def make_api_key(owner, tenant: Tenant | None = None, *, name: str | None = None, **options):
@@ -73,7 +74,6 @@ def make_api_key(owner, tenant: Tenant | None = None, *, name: str | None = None
     from django.utils import timezone
 
     from accounts.models import ServiceID
-    from accounts.principals import Principal
     from keys.services import key_issue
 
     if isinstance(owner, ServiceID):

@@ -35,6 +35,7 @@ from django_otp.oath import TOTP
 from accounts import mfa
 from accounts import services as account_services
 from accounts.models import AuthenticatorDevice, Membership, ServiceID, Tenant, User
+from accounts.principals import Principal
 from audit.actions import ACTIONS
 from audit.models import AuditEvent
 from keys.models import ApiKey
@@ -43,7 +44,7 @@ from tests import factories
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE_PACKAGES = ("accounts", "keys", "audit", "config")
+SOURCE_PACKAGES = ("accounts", "keys", "audit", "api", "common", "config")
 REGISTRY_FILE = Path("audit", "actions.py")
 NEW_PASSWORD = "a brand new passphrase 77"
 
@@ -392,7 +393,7 @@ def _member_invited(w: World) -> None:
 def _member_invitation_revoked(w: World) -> None:
     """POST /t/<slug>/invitations/<pk>/revoke/."""
     invitation, _ = account_services.invitation_create(
-        membership=w.owner_membership, email="new@example.com", role="member"
+        actor=Principal.of_membership(w.owner_membership), email="new@example.com", role="member"
     )
     client = w.as_owner()
     with w.acting():
@@ -404,7 +405,7 @@ def _member_invitation_revoked(w: World) -> None:
 def _member_joined(w: World) -> None:
     """Open the invitation link, then POST /invite/accept/ as a new user."""
     _, link = account_services.invitation_create(
-        membership=w.owner_membership, email="bob@example.com", role="member"
+        actor=Principal.of_membership(w.owner_membership), email="bob@example.com", role="member"
     )
     assert w.client.get(urlsplit(link).path).status_code == 302
     with w.acting():

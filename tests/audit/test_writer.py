@@ -65,14 +65,15 @@ def test_sync_mode_writes_in_the_request(settings, bearer, django_assert_num_que
 
 def test_a_batch_stores_every_field_as_the_orm_would(batched, tenant, owner):
     from audit.services import Actor, build_event
+    from common.request import RequestContext
 
-    def event(**extra):
+    def event(ip):
         return build_event(
             "api.request",
             actor=Actor.anonymous(),
             tenant=tenant,
+            context=RequestContext(ip=ip),
             metadata={"path": "/api/v1/ü/", "nested": {"b": [1, None], "a": "x"}},
-            **extra,
         )
 
     batch = [event(ip="2001:db8::1"), event(ip=None), event(ip="192.0.2.9")]

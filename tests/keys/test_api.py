@@ -12,17 +12,12 @@ from accounts import services as account_services
 from accounts.models import Membership, ServiceID
 from accounts.principals import Principal
 from api import errors as api_errors
+from api.base import forget_log_marks
 from api.errors import KEYS_CANNOT_CREATE_KEYS, NOT_AUTHENTICATED, SERVER_ERROR
 from audit.models import AuditEvent
 from audit.services import Actor
 from keys import services, tokens
-from keys.authentication import (
-    INVALID_TOKEN,
-    INVALID_TOKEN_CHALLENGE,
-    MALFORMED_HEADER,
-    REALM,
-    reset_process_state,
-)
+from keys.authentication import INVALID_TOKEN, INVALID_TOKEN_CHALLENGE, MALFORMED_HEADER, REALM
 from keys.models import ApiKey
 from keys.permissions import MISSING_SCOPE
 from keys.scopes import BUILTIN_SCOPES
@@ -179,7 +174,9 @@ def _outside_tenant_networks(world):
 
 
 def _owner_removed(world):
-    account_services.membership_remove(membership=world.owner_membership, target=world.admin)
+    account_services.membership_remove(
+        actor=Principal.of_membership(world.owner_membership), target=world.admin
+    )
     return world.user_token
 
 
@@ -191,7 +188,9 @@ def _owner_deactivated(world):
 
 def _service_id_disabled(world):
     account_services.service_id_update(
-        membership=world.owner_membership, service_id=world.service_id, is_active=False
+        actor=Principal.of_membership(world.owner_membership),
+        service_id=world.service_id,
+        is_active=False,
     )
     return world.service_token
 
@@ -481,12 +480,12 @@ def test_a_flood_of_refusals_is_one_log_line_per_address_and_minute(api_client, 
     assert len(lines) == 2  # no django.request line per 4xx either
     assert "ip=127.0.0.1" in lines[0] and "(malformed_token)" in lines[0]
     assert "ip=192.0.2.44" in lines[1]
-    reset_process_state()  # on a clock we control: a line, then the count of those skipped
-    with mock.patch("keys.authentication.time.monotonic", return_value=10**9):
+    forget_log_marks()  # on a clock we control: a line, then the count of those skipped
+    with mock.patch("api.base.time.monotonic", return_value=10**9):
         api_client.get("/api/v1/whoami/", **bearer("garbage"))
         api_client.get("/api/v1/whoami/", **bearer("garbage"))
         api_client.get("/api/v1/whoami/", **bearer("garbage"))
-    with mock.patch("keys.authentication.time.monotonic", return_value=10**9 + 61):
+    with mock.patch("api.base.time.monotonic", return_value=10**9 + 61):
         api_client.get("/api/v1/whoami/", **bearer("garbage"))
     last = [r.getMessage() for r in caplog.records if r.name == "keyward.api"][-1]
     assert "2 more like it not logged in the last minute" in last

@@ -15,17 +15,18 @@ from accounts import services as account_services
 from accounts.models import Tenant
 from accounts.principals import Principal
 from audit.services import Actor
+from common.request import Decision, context_of
 from keys import services, tokens
 from keys.authentication import (
     INVALID_TOKEN,
     INVALID_TOKEN_CHALLENGE,
     MALFORMED_HEADER,
     BearerKeyAuthentication,
-    InvalidRequest,
-    Reason,
-    reset_process_state,
 )
+from keys.leaks import TokenInQuery
+from keys.lookup import Reason
 from keys.models import ApiKey
+from keys.throttling import reset_process_state
 from tests import factories
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
@@ -52,8 +53,8 @@ def issued(admin):
     return factories.make_api_key(admin, scopes=["keys:read", "members:read"])
 
 
-def _denial(request: Request) -> dict:
-    return request._keyward_denial
+def _denial(request: Request) -> Decision:
+    return context_of(request).decision
 
 
 # --- Header parsing ------------------------------------------------------------------------
@@ -75,7 +76,7 @@ def test_malformed_header_is_refused_with_401(header, django_assert_num_queries)
         _authenticate(request)
     assert raised.value.detail == MALFORMED_HEADER
     assert raised.value.detail.code == "invalid_token"
-    assert _denial(request)["reason"] == Reason.MALFORMED
+    assert _denial(request).reason == Reason.MALFORMED
 
 
 def test_non_ascii_token_is_malformed():
@@ -118,12 +119,7 @@ def test_malformed_token_is_refused_without_any_query(raw, django_assert_num_que
     with django_assert_num_queries(0), pytest.raises(exceptions.AuthenticationFailed) as raised:
         BearerKeyAuthentication().authenticate_credentials(raw, request)
     assert raised.value.detail == INVALID_TOKEN
-    assert _denial(request) == {
-        "reason": Reason.MALFORMED,
-        "key": None,
-        "record": False,
-        "recorded": False,
-    }
+    assert _denial(request) == Decision(reason=Reason.MALFORMED, record=False)
 
 
 # --- One query -----------------------------------------------------------------------------
@@ -200,7 +196,9 @@ def test_service_key_authenticates_as_its_service_id_with_its_role(tenant):
 def test_owner_role_is_read_fresh_on_every_request(issued, admin, tenant):
     key, token = issued
     owner = tenant.memberships.get(role="owner")
-    account_services.membership_change_role(membership=owner, target=admin, role="auditor")
+    account_services.membership_change_role(
+        actor=Principal.of_membership(owner), target=admin, role="auditor"
+    )
     _, authenticated = _authenticate(_request(f"Bearer {token}"))
     assert authenticated.principal.role == "auditor"
 
@@ -218,7 +216,7 @@ def _revoke(key, tenant, admin):
 
 def _remove_owner(key, tenant, admin):
     owner = tenant.memberships.get(role="owner")
-    account_services.membership_remove(membership=owner, target=admin)
+    account_services.membership_remove(actor=Principal.of_membership(owner), target=admin)
 
 
 def _deactivate_owner(key, tenant, admin):
@@ -260,28 +258,30 @@ def test_refused_key_gets_the_generic_message_and_the_reason_goes_to_the_request
     with pytest.raises(exceptions.AuthenticationFailed) as raised:
         _authenticate(request)
     assert raised.value.detail == INVALID_TOKEN
-    assert _denial(request)["reason"] == reason
-    assert _denial(request)["key"].pk == key.pk
-    assert _denial(request)["record"] is True
+    assert _denial(request).reason == reason
+    assert _denial(request).key.pk == key.pk
+    assert _denial(request).record is True
 
 
 def test_unknown_key_reason_has_no_key():
     request = _request(f"Bearer {tokens.generate(tokens.Kind.PERSONAL)}")
     with pytest.raises(exceptions.AuthenticationFailed):
         _authenticate(request)
-    assert _denial(request)["reason"] == Reason.UNKNOWN
-    assert _denial(request)["key"] is None
+    assert _denial(request).reason == Reason.UNKNOWN
+    assert _denial(request).key is None
 
 
 def test_disabled_service_id_refuses_its_keys(tenant):
     service_id = factories.make_service_id(tenant, "ci", role="member")
     _, token = factories.make_api_key(service_id, scopes=["keys:read"])
     owner = tenant.memberships.get(role="owner")
-    account_services.service_id_update(membership=owner, service_id=service_id, is_active=False)
+    account_services.service_id_update(
+        actor=Principal.of_membership(owner), service_id=service_id, is_active=False
+    )
     request = _request(f"Bearer {token}")
     with pytest.raises(exceptions.AuthenticationFailed):
         _authenticate(request)
-    assert _denial(request)["reason"] == Reason.SERVICE_ID_DISABLED
+    assert _denial(request).reason == Reason.SERVICE_ID_DISABLED
 
 
 def test_key_inside_its_allowed_networks_is_accepted(admin):
@@ -310,7 +310,7 @@ def test_rotated_key_works_during_grace_and_fails_after(admin, monkeypatch):
     request = _request(f"Bearer {old_token}")
     with pytest.raises(exceptions.AuthenticationFailed):
         _authenticate(request)
-    assert _denial(request)["reason"] == Reason.ROTATED
+    assert _denial(request).reason == Reason.ROTATED
     assert _authenticate(_request(f"Bearer {new_token}")) is not None
 
 
@@ -320,11 +320,11 @@ def test_rotated_key_works_during_grace_and_fails_after(admin, monkeypatch):
 def test_token_in_query_is_refused_before_the_header_is_read(issued):
     _, token = issued
     request = _request(f"Bearer {token}", path=f"/api/v1/whoami/?api_key={token}")
-    with pytest.raises(InvalidRequest) as raised:
+    with pytest.raises(TokenInQuery) as raised:
         _authenticate(request)
     assert raised.value.status_code == 400
     assert raised.value.detail.code == "invalid_request"
-    assert _denial(request)["reason"] == Reason.TOKEN_IN_QUERY
+    assert _denial(request).reason == Reason.TOKEN_IN_QUERY
 
 
 def test_ordinary_query_parameters_are_ignored(issued):

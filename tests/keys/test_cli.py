@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 from accounts import services as account_services
 from accounts.models import ServiceID, Tenant
 from audit.models import AuditEvent
+from audit.services import Actor
 from keys import services, tokens
 from keys.management.commands import issue_service_key as issue_command
 from keys.management.commands import revoke_key as revoke_command
@@ -185,9 +186,9 @@ def test_refused_service_id_is_a_command_error_with_no_row_and_no_event(bot, arg
     assert (ServiceID.objects.count(), AuditEvent.objects.count()) == before
 
 
-def test_service_id_create_without_membership_needs_tenant_and_cli_actor(tenant):
+def test_service_id_create_by_an_operator_needs_a_tenant(tenant):
     with pytest.raises(TypeError):
-        account_services.service_id_create(membership=None, name="x", role="member")
+        account_services.service_id_create(actor=Actor.cli("x"), name="x", role="member")
 
 
 # --- revoke_key ----------------------------------------------------------------------------

@@ -32,11 +32,11 @@ def test_personal_key_matches_what_the_orm_builds(tenant, owner, django_assert_n
     assert found.service_id is None and role == "owner"
 
 
-def test_service_key_has_no_user_and_no_role(tenant):
+def test_service_key_has_no_user_and_its_service_id_role(tenant):
     service_id = factories.make_service_id(tenant, "ci", role="auditor")
     _, token = factories.make_api_key(service_id, scopes=["audit:read"])
     found, role = key_by_digest(tokens.digest(token))
-    assert found.user is None and role is None
+    assert found.user is None and role == "auditor"
     assert found.service_id.name == "ci" and found.service_id.role == "auditor"
 
 

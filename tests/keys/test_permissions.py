@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 
 from accounts import services as account_services
+from accounts.principals import Principal
 from api.base import KeywardApiView
 from keys.permissions import ROLE_LACKS_SCOPE, HasScope, required_scopes_for
 from tests import factories
@@ -84,7 +85,9 @@ def test_demoted_owner_loses_scopes_above_the_new_role_at_once(api_client, tenan
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
     body = {"name": "bot", "role": "member"}
     owner = tenant.memberships.get(role="owner")
-    account_services.membership_change_role(membership=owner, target=admin, role="member")
+    account_services.membership_change_role(
+        actor=Principal.of_membership(owner), target=admin, role="member"
+    )
     response = api_client.post("/api/v1/service-ids/", body, format="json", **headers)
     assert response.status_code == 403
     assert response.json() == {
@@ -97,7 +100,9 @@ def test_demoted_owner_loses_scopes_above_the_new_role_at_once(api_client, tenan
 def test_whoami_shows_only_the_scopes_the_role_still_allows(api_client, tenant, admin):
     _, token = factories.make_api_key(admin, scopes=["keys:read", "service_ids:write"])
     owner = tenant.memberships.get(role="owner")
-    account_services.membership_change_role(membership=owner, target=admin, role="member")
+    account_services.membership_change_role(
+        actor=Principal.of_membership(owner), target=admin, role="member"
+    )
     key = api_client.get("/api/v1/whoami/", HTTP_AUTHORIZATION=f"Bearer {token}").json()["key"]
     assert key["scopes"] == ["keys:read", "service_ids:write"]
     assert key["effective_scopes"] == ["keys:read"]

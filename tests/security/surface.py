@@ -20,6 +20,7 @@ from django.urls.resolvers import RoutePattern
 
 from accounts import services as account_services
 from accounts.models import AuthenticatorDevice, Invitation, Membership, ServiceID, Tenant, User
+from accounts.principals import Principal
 from audit.models import AuditEvent
 from keys.models import ApiKey
 from keys.scopes import BUILTIN_SCOPES
@@ -302,7 +303,7 @@ def build_world(slug: str) -> World:
     admin_key, admin_token = factories.make_api_key(admin, name=f"{slug} admin key")
     member_key, member_token = factories.make_api_key(member, name=f"{slug} member key")
     invitation, link = account_services.invitation_create(
-        membership=owner, email=f"invitee@{slug}.example", role="member"
+        actor=Principal.of_membership(owner), email=f"invitee@{slug}.example", role="member"
     )
     return World(
         tenant=tenant,

@@ -118,22 +118,24 @@ SERVICES = {
     ),
     "key revoke": lambda w: key_services.key_revoke(actor=w["principal"], key=w["key"]),
     "member role change": lambda w: account_services.membership_change_role(
-        membership=w["owner_membership"], target=w["member"], role="admin"
+        actor=Principal.of_membership(w["owner_membership"]), target=w["member"], role="admin"
     ),
     "member removal": lambda w: account_services.membership_remove(
-        membership=w["owner_membership"], target=w["member"]
+        actor=Principal.of_membership(w["owner_membership"]), target=w["member"]
     ),
     "invitation": lambda w: account_services.invitation_create(
-        membership=w["owner_membership"], email="new@example.com", role="member"
+        actor=Principal.of_membership(w["owner_membership"]), email="new@example.com", role="member"
     ),
     "service ID create": lambda w: account_services.service_id_create(
-        membership=w["owner_membership"], name="deploy-bot", role="member"
+        actor=Principal.of_membership(w["owner_membership"]), name="deploy-bot", role="member"
     ),
     "service ID update": lambda w: account_services.service_id_update(
-        membership=w["owner_membership"], service_id=w["service_id"], role="auditor"
+        actor=Principal.of_membership(w["owner_membership"]),
+        service_id=w["service_id"],
+        role="auditor",
     ),
     "tenant policy update": lambda w: account_services.tenant_policy_update(
-        membership=w["owner_membership"],
+        actor=Principal.of_membership(w["owner_membership"]),
         max_key_lifetime_days=90,
         allowed_ips=["10.0.0.0/8"],
         key_rate="10/min",
@@ -243,7 +245,7 @@ def test_a_crash_removing_a_member_after_the_event_leaves_the_member_and_no_even
     monkeypatch.setattr(Membership, "delete", delete)
     with pytest.raises(InjectedFailure):
         account_services.membership_remove(
-            membership=world["owner_membership"], target=world["member"]
+            actor=Principal.of_membership(world["owner_membership"]), target=world["member"]
         )
     _assert_nothing_left_behind(before, generated, caplog)
 
@@ -259,7 +261,9 @@ def test_a_crash_after_the_event_of_an_invitation_sends_no_link(world, monkeypat
     monkeypatch.setattr(account_services, "absolute_url", absolute_url)
     with pytest.raises(InjectedFailure):
         account_services.invitation_create(
-            membership=world["owner_membership"], email="new@example.com", role="member"
+            actor=Principal.of_membership(world["owner_membership"]),
+            email="new@example.com",
+            role="member",
         )
     _assert_nothing_left_behind(before, generated, caplog)
     assert len(generated.values) == 1

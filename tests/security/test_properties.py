@@ -302,7 +302,7 @@ def test_invitation_create_with_any_email_invites_or_refuses_in_words(owner_memb
     try:
         with transaction.atomic():
             invitation, link = account_services.invitation_create(
-                membership=owner_membership, email=email, role="member"
+                actor=Principal.of_membership(owner_membership), email=email, role="member"
             )
     except ValidationError as error:
         assert error.messages and all(m.strip() for m in error.messages)
@@ -388,7 +388,9 @@ def test_an_email_with_a_nul_byte_is_refused_before_any_query(owner_membership):
     # On PostgreSQL the membership lookup raised DataError (a 500) before full_clean() ran.
     with pytest.raises(ValidationError) as raised:
         account_services.invitation_create(
-            membership=owner_membership, email="a\x00b@example.com", role="member"
+            actor=Principal.of_membership(owner_membership),
+            email="a\x00b@example.com",
+            role="member",
         )
     assert raised.value.message_dict == {"email": [account_services.INVALID_EMAIL]}
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from accounts import roles
 from accounts import services as account_services
+from accounts.principals import Principal
 from accounts.roles import Action
 from api.keys import KeyCreateRefusedApi
 from audit.models import AuditEvent
@@ -222,7 +223,7 @@ def acme(db):
     auditor_key, _ = factories.make_api_key(world.auditor, name="auditor key")
     target_key, _ = factories.make_api_key(target, name="target key")
     owner_invitation, _ = account_services.invitation_create(
-        membership=world.owner, email="future-owner@acme.example", role="owner"
+        actor=Principal.of_membership(world.owner), email="future-owner@acme.example", role="owner"
     )
     own_keys = {
         "owner": world.owner_key,
@@ -340,7 +341,7 @@ def _demote_person(acme: Acme, role: str) -> str:
     _, token = factories.make_api_key(owner, name="all scopes", scopes=ALL_SCOPES)
     if role != "owner":
         account_services.membership_change_role(
-            membership=acme.world.owner, target=owner, role=role
+            actor=Principal.of_membership(acme.world.owner), target=owner, role=role
         )
     return token
 
@@ -348,11 +349,13 @@ def _demote_person(acme: Acme, role: str) -> str:
 def _demote_service_id(acme: Acme, role: str) -> str:
     """Issue an all-scopes key to an owner-role service ID, then lower its role to ``role``."""
     bot = account_services.service_id_create(
-        membership=acme.world.owner, name="top-bot", role="owner"
+        actor=Principal.of_membership(acme.world.owner), name="top-bot", role="owner"
     )
     _, token = factories.make_api_key(bot, name="all scopes", scopes=ALL_SCOPES)
     if role != "owner":
-        account_services.service_id_update(membership=acme.world.owner, service_id=bot, role=role)
+        account_services.service_id_update(
+            actor=Principal.of_membership(acme.world.owner), service_id=bot, role=role
+        )
     return token
 
 

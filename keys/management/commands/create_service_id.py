@@ -30,7 +30,6 @@ class Command(BaseCommand):
             raise CommandError(NO_SUCH_TENANT % tenant) from None
         try:
             service_id = service_id_create(
-                membership=None,
                 tenant=found,
                 actor=Actor.cli("create_service_id"),
                 name=name,
