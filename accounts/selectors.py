@@ -5,6 +5,7 @@ from django.http import Http404
 
 from accounts import roles
 from accounts.models import Invitation, Membership, ServiceID, User
+from accounts.principals import Principal
 
 
 def membership_get(user: User, slug: str) -> Membership:
@@ -28,53 +29,51 @@ def user_memberships(user: User) -> list[Membership]:
     )
 
 
-def _require(membership: Membership, action: str) -> None:
-    if not roles.may(membership.role, action):
+def _require(actor: Principal, action: str) -> None:
+    if not roles.may(actor.role, action):
         raise PermissionDenied("Your role does not allow this.")
 
 
-def member_list(membership: Membership):
+def member_list(actor: Principal):
     """Return the tenant's memberships with their users."""
-    _require(membership, roles.Action.MEMBERS_READ)
+    _require(actor, roles.Action.MEMBERS_READ)
     return (
-        Membership.objects.for_tenant(membership.tenant)
-        .select_related("user")
-        .order_by("user__email")
+        Membership.objects.for_tenant(actor.tenant).select_related("user").order_by("user__email")
     )
 
 
-def member_get(membership: Membership, pk: int) -> Membership:
+def member_get(actor: Principal, pk: int) -> Membership:
     """Return one membership of the same tenant, or raise Http404."""
-    _require(membership, roles.Action.MEMBERS_READ)
+    _require(actor, roles.Action.MEMBERS_READ)
     try:
-        return member_list(membership).get(pk=pk)
+        return member_list(actor).get(pk=pk)
     except (Membership.DoesNotExist, ValueError, TypeError):
         raise Http404("No such member.") from None
 
 
-def invitation_list(membership: Membership):
+def invitation_list(actor: Principal):
     """Return the tenant's pending invitations (members managers only)."""
-    _require(membership, roles.Action.MEMBERS_MANAGE)
-    return Invitation.objects.for_tenant(membership.tenant).pending().order_by("-created_at")
+    _require(actor, roles.Action.MEMBERS_MANAGE)
+    return Invitation.objects.for_tenant(actor.tenant).pending().order_by("-created_at")
 
 
-def invitation_get(membership: Membership, pk: int) -> Invitation:
+def invitation_get(actor: Principal, pk: int) -> Invitation:
     """Return a pending invitation of the tenant, or raise Http404."""
     try:
-        return invitation_list(membership).get(pk=pk)
+        return invitation_list(actor).get(pk=pk)
     except (Invitation.DoesNotExist, ValueError, TypeError):
         raise Http404("No such invitation.") from None
 
 
-def service_id_list(membership: Membership):
+def service_id_list(actor: Principal):
     """Return the tenant's service IDs."""
-    _require(membership, roles.Action.SERVICE_IDS_READ)
-    return ServiceID.objects.for_tenant(membership.tenant).order_by("name")
+    _require(actor, roles.Action.SERVICE_IDS_READ)
+    return ServiceID.objects.for_tenant(actor.tenant).order_by("name")
 
 
-def service_id_get(membership: Membership, pk: int) -> ServiceID:
+def service_id_get(actor: Principal, pk: int) -> ServiceID:
     """Return one service ID of the tenant, or raise Http404."""
     try:
-        return service_id_list(membership).get(pk=pk)
+        return service_id_list(actor).get(pk=pk)
     except (ServiceID.DoesNotExist, ValueError, TypeError):
         raise Http404("No such service ID.") from None

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts import views
+from accounts import audit_views, views
 
 app_name = "accounts"
 
@@ -54,13 +54,22 @@ urlpatterns = [
     ),
     path("t/<slug:slug>/service-ids/", views.service_id_list_view, name="service_ids"),
     path(
-        "t/<slug:slug>/service-ids/<int:pk>/",
-        views.service_id_detail_view,
-        name="service_id_detail",
-    ),
-    path(
         "t/<slug:slug>/service-ids/<int:pk>/toggle/",
         views.service_id_toggle_view,
         name="service_id_toggle",
+    ),
+    path("t/<slug:slug>/audit/", audit_views.event_list_view, name="audit_list"),
+    path("t/<slug:slug>/audit/<int:pk>/", audit_views.event_detail_view, name="audit_detail"),
+    path(
+        "t/<slug:slug>/audit/export.csv",
+        audit_views.event_export_view,
+        {"fmt": "csv"},
+        name="audit_export_csv",
+    ),
+    path(
+        "t/<slug:slug>/audit/export.jsonl",
+        audit_views.event_export_view,
+        {"fmt": "jsonl"},
+        name="audit_export_jsonl",
     ),
 ]

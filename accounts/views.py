@@ -458,7 +458,7 @@ def _add_errors(form, error: ValidationError) -> None:
 @tenant_view(roles.Action.MEMBERS_MANAGE)
 @sudo_required
 def member_role_view(request, pk: int):
-    target = selectors.member_get(request.membership, pk)
+    target = selectors.member_get(request.principal, pk)
     form = RoleForm(request.POST, actor_role=request.membership.role)
     if not form.is_valid():
         role = request.POST.get("role")
@@ -486,7 +486,7 @@ def member_role_view(request, pk: int):
 @tenant_view(roles.Action.MEMBERS_MANAGE)
 @sudo_required
 def member_remove_view(request, pk: int):
-    target = selectors.member_get(request.membership, pk)
+    target = selectors.member_get(request.principal, pk)
     try:
         services.membership_remove(
             actor=request.principal, target=target, context=context_of(request)
@@ -501,7 +501,7 @@ def member_remove_view(request, pk: int):
 @require_POST
 @tenant_view(roles.Action.MEMBERS_MANAGE)
 def invitation_revoke_view(request, pk: int):
-    invitation = selectors.invitation_get(request.membership, pk)
+    invitation = selectors.invitation_get(request.principal, pk)
     services.invitation_revoke(
         actor=request.principal, invitation=invitation, context=context_of(request)
     )
@@ -607,7 +607,7 @@ def service_id_list_view(request):
             else:
                 messages.success(request, f"Service ID {service_id.name} created.")
                 return redirect(
-                    "accounts:service_id_detail", slug=request.tenant.slug, pk=service_id.pk
+                    "keys:service_id_detail", slug=request.tenant.slug, pk=service_id.pk
                 )
         status = 400
     return render(
@@ -622,32 +622,10 @@ def service_id_list_view(request):
     )
 
 
-@tenant_view(roles.Action.SERVICE_IDS_READ)
-def service_id_detail_view(request, pk: int):
-    membership = request.membership
-    service_id = selectors.service_id_get(membership, pk)
-    return render(
-        request,
-        "accounts/serviceid_detail.html",
-        {
-            "service_id": service_id,
-            "can_manage": roles.may(membership.role, roles.Action.SERVICE_IDS_MANAGE),
-            "keys": _service_keys(membership, service_id),
-        },
-    )
-
-
-def _service_keys(membership, service_id):
-    from accounts.principals import Principal
-    from keys.selectors import key_list_for_service_id
-
-    return key_list_for_service_id(Principal.of_membership(membership), service_id)
-
-
 @require_POST
 @tenant_view(roles.Action.SERVICE_IDS_MANAGE)
 def service_id_toggle_view(request, pk: int):
-    service_id = selectors.service_id_get(request.membership, pk)
+    service_id = selectors.service_id_get(request.principal, pk)
     services.service_id_update(
         actor=request.principal,
         service_id=service_id,
@@ -656,4 +634,4 @@ def service_id_toggle_view(request, pk: int):
     )
     state = "enabled" if service_id.is_active else "disabled: its keys stop working now"
     messages.success(request, f"Service ID {service_id.name} {state}.")
-    return redirect("accounts:service_id_detail", slug=request.tenant.slug, pk=service_id.pk)
+    return redirect("keys:service_id_detail", slug=request.tenant.slug, pk=service_id.pk)

@@ -89,7 +89,7 @@ class AuditEventListApi(KeywardApiView):
         horizon = timezone.now() - timedelta(seconds=settings.KEYWARD_AUDIT_API_LAG)
         events = list(
             event_page_ascending(
-                request.auth.principal, after=after, horizon=horizon, limit=limit + 1, **filters
+                request.auth.tenant, after=after, horizon=horizon, limit=limit + 1, **filters
             )
         )
         has_more = len(events) > limit

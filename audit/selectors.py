@@ -1,18 +1,15 @@
-"""Tenant-scoped reads of the audit log."""
+"""Tenant-scoped reads of the audit log.
+
+Audit knows no roles: the caller decides who may read a tenant's log (the portal's
+``tenant_view(Action.AUDIT_READ)``, the API's ``audit:read`` scope within the owner's role)
+and hands over that tenant.
+"""
 
 from datetime import datetime
 
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from accounts import roles
-from accounts.models import Membership
 from audit.models import AuditEvent
-
-
-def _require(membership) -> None:
-    if not roles.may(membership.role, roles.Action.AUDIT_READ):
-        raise PermissionDenied("Your role does not allow reading the audit log.")
 
 
 def _filtered(events, *, since, actor, key, action, outcome):
@@ -31,7 +28,7 @@ def _filtered(events, *, since, actor, key, action, outcome):
 
 
 def event_list(
-    membership: Membership,
+    tenant,
     *,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -42,9 +39,8 @@ def event_list(
     before: int | None = None,
 ):
     """Return the tenant's events, newest first, filtered; ``before`` is a keyset cursor (id)."""
-    _require(membership)
     events = _filtered(
-        AuditEvent.objects.for_tenant(membership.tenant),
+        AuditEvent.objects.for_tenant(tenant),
         since=since,
         actor=actor,
         key=key,
@@ -58,16 +54,16 @@ def event_list(
     return events.order_by("-id")
 
 
-def event_get(membership: Membership, pk) -> AuditEvent:
+def event_get(tenant, pk) -> AuditEvent:
     """Return one event of the tenant, or raise Http404."""
     try:
-        return event_list(membership).get(pk=pk)
+        return event_list(tenant).get(pk=pk)
     except (AuditEvent.DoesNotExist, ValueError, TypeError):
         raise Http404("No such event.") from None
 
 
 def event_page_ascending(
-    principal,
+    tenant,
     *,
     after: int | None,
     horizon: datetime,
@@ -80,9 +76,8 @@ def event_page_ascending(
 ):
     """Return up to ``limit`` events after id ``after``, oldest first, none newer than
     ``horizon`` (the API's pull order: new events only ever arrive at the end)."""
-    _require(principal)
     events = _filtered(
-        AuditEvent.objects.for_tenant(principal.tenant).filter(occurred_at__lte=horizon),
+        AuditEvent.objects.for_tenant(tenant).filter(occurred_at__lte=horizon),
         since=since,
         actor=actor,
         key=key,

@@ -9,6 +9,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("", include("keys.urls")),
-    path("", include("audit.urls")),
     path("", include("accounts.urls")),
 ]

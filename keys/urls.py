@@ -18,5 +18,10 @@ urlpatterns = [
         views.service_key_issue_view,
         name="service_issue",
     ),
+    path(
+        "t/<slug:slug>/service-ids/<int:pk>/",
+        views.service_id_detail_view,
+        name="service_id_detail",
+    ),
     path("t/<slug:slug>/policy/", views.tenant_policy_view, name="policy"),
 ]

@@ -129,13 +129,13 @@ def key_issue_view(request):
 @tenant_view(roles.Action.SERVICE_IDS_MANAGE)
 @sudo_required
 def service_key_issue_view(request, sid: int):
-    service_id = account_selectors.service_id_get(request.membership, sid)
+    service_id = account_selectors.service_id_get(request.principal, sid)
     return _issue(
         request,
         owner=service_id,
         owner_role=service_id.role,
         service_id=service_id,
-        back=_url("accounts:service_id_detail", request, pk=service_id.pk),
+        back=_url("keys:service_id_detail", request, pk=service_id.pk),
     )
 
 
@@ -305,7 +305,7 @@ def key_rotate_view(request, pk: int):
 
 def _back_to_owner(request, key) -> str:
     if key.service_id_id:
-        return _url("accounts:service_id_detail", request, pk=key.service_id_id)
+        return _url("keys:service_id_detail", request, pk=key.service_id_id)
     return _url("keys:list", request)
 
 
@@ -331,3 +331,17 @@ def tenant_policy_view(request):
                 messages.success(request, "Key policy saved.")
                 return redirect("keys:policy", slug=request.tenant.slug)
     return render(request, "keys/tenant_policy.html", {"form": form}, status=status)
+
+
+@tenant_view(roles.Action.SERVICE_IDS_READ)
+def service_id_detail_view(request, pk: int):
+    service_id = account_selectors.service_id_get(request.principal, pk)
+    return render(
+        request,
+        "keys/serviceid_detail.html",
+        {
+            "service_id": service_id,
+            "can_manage": roles.may(request.principal.role, roles.Action.SERVICE_IDS_MANAGE),
+            "keys": selectors.key_list_for_service_id(request.principal, service_id),
+        },
+    )

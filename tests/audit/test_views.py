@@ -5,15 +5,15 @@ from django.test import Client
 from django.urls import reverse
 
 import audit
+from accounts.audit_views import PAGE_SIZE
 from audit.services import Actor
-from audit.views import PAGE_SIZE
 from tests import factories
 
 pytestmark = pytest.mark.django_db
 
 
 def _url(name, slug="acme", **kwargs):
-    return reverse(f"audit:{name}", kwargs={"slug": slug, **kwargs})
+    return reverse(f"accounts:audit_{name}", kwargs={"slug": slug, **kwargs})
 
 
 def _client_for(user):

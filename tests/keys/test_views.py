@@ -427,7 +427,7 @@ def test_a_service_id_manager_issues_a_service_key(client, admin_member):
     key = ApiKey.objects.get()
     assert key.service_id == service_id and key.user is None
     assert key.created_by == admin_member.user
-    detail = client.get(_url("accounts:service_id_detail", pk=service_id.pk))
+    detail = client.get(_url("keys:service_id_detail", pk=service_id.pk))
     html = detail.content.decode()
     assert "deploy" in html and key.hint in html
     assert _url("keys:revoke", pk=key.pk) in html and _url("keys:rotate", pk=key.pk) in html
@@ -481,7 +481,7 @@ def test_a_member_sees_service_keys_without_manage_links(client, member):
     service_id = factories.make_service_id(member.tenant)
     key, _ = factories.make_api_key(service_id)
     factories.verify_session(client, member.user)
-    html = client.get(_url("accounts:service_id_detail", pk=service_id.pk)).content.decode()
+    html = client.get(_url("keys:service_id_detail", pk=service_id.pk)).content.decode()
 
     assert key.hint in html
     assert _url("keys:revoke", pk=key.pk) not in html

@@ -144,7 +144,7 @@ CASES = [
         data={"name": "new-bot", "role": "owner"},
         event="service_id.created",
     ),
-    Case("accounts:service_id_detail", "GET", ((Action.SERVICE_IDS_READ, 403),), "a service ID"),
+    Case("keys:service_id_detail", "GET", ((Action.SERVICE_IDS_READ, 403),), "a service ID"),
     Case(
         "accounts:service_id_toggle",
         "POST",
@@ -193,10 +193,10 @@ CASES = [
         data=POLICY,
         event="tenant.policy_changed",
     ),
-    Case("audit:list", "GET", ((Action.AUDIT_READ, 403),)),
-    Case("audit:detail", "GET", ((Action.AUDIT_READ, 403),), "an audit event"),
-    Case("audit:export_csv", "GET", ((Action.AUDIT_READ, 403),)),
-    Case("audit:export_jsonl", "GET", ((Action.AUDIT_READ, 403),)),
+    Case("accounts:audit_list", "GET", ((Action.AUDIT_READ, 403),)),
+    Case("accounts:audit_detail", "GET", ((Action.AUDIT_READ, 403),), "an audit event"),
+    Case("accounts:audit_export_csv", "GET", ((Action.AUDIT_READ, 403),)),
+    Case("accounts:audit_export_jsonl", "GET", ((Action.AUDIT_READ, 403),)),
 ]
 
 

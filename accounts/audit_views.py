@@ -1,4 +1,5 @@
-"""Portal audit pages: filtered, keyset-paginated list, event detail, streamed exports."""
+"""The tenant's audit log in the portal: filtered, keyset-paginated list, event detail,
+streamed exports."""
 
 import csv
 import json
@@ -43,7 +44,7 @@ def _filtered(request):
 def event_list_view(request):
     form, filters = _filtered(request)
     status = 400 if form.is_bound and not form.is_valid() else 200
-    page = list(event_list(request.membership, **filters)[: PAGE_SIZE + 1])
+    page = list(event_list(request.tenant, **filters)[: PAGE_SIZE + 1])
     older = None
     if len(page) > PAGE_SIZE:
         page = page[:PAGE_SIZE]
@@ -60,7 +61,7 @@ def event_list_view(request):
 
 @tenant_view(roles.Action.AUDIT_READ)
 def event_detail_view(request, pk: int):
-    event = event_get(request.membership, pk)
+    event = event_get(request.tenant, pk)
     return render(
         request,
         "audit/auditevent_detail.html",
@@ -73,9 +74,9 @@ class _Echo:
         return value
 
 
-def _rows(membership, filters):
+def _rows(tenant, filters):
     # Constant memory: a server-side cursor (PostgreSQL) streams rows in chunks.
-    events = event_list(membership, **filters).select_related("tenant").iterator(chunk_size=2000)
+    events = event_list(tenant, **filters).select_related("tenant").iterator(chunk_size=2000)
     for event in events:
         yield event_as_dict(event)
 
@@ -84,7 +85,7 @@ def _rows(membership, filters):
 def event_export_view(request, fmt: str):
     _, filters = _filtered(request)
     filters.pop("before", None)
-    rows = _rows(request.membership, filters)
+    rows = _rows(request.tenant, filters)
     name = f"keyward-audit-{request.tenant.slug}"
     if fmt == "csv":
         writer = csv.writer(_Echo())
