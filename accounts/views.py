@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
-from django.utils.cache import add_never_cache_headers, patch_cache_control
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
@@ -35,6 +35,7 @@ from accounts.forms import (
 from accounts.models import AuthenticatorDevice, User
 from audit.services import Actor
 from common import ratelimit
+from common.http import no_store
 from common.request import context_of
 
 INVALID_LOGIN = "E-mail or password is incorrect."
@@ -50,11 +51,6 @@ def _safe_next(request, default: str) -> str:
     ):
         return target
     return default
-
-
-def _no_store(response):
-    patch_cache_control(response, no_store=True, no_cache=True, private=True)
-    return response
 
 
 def _refuse_throttled(request, user: User, form, wait: int, *, field=None, **metadata) -> bool:
@@ -196,7 +192,7 @@ def _enrol(request, *, adding: bool):
                 return redirect("accounts:security")
             _finish_verification(request, device)
             codes = mfa.backup_codes_generate(user=user, context=context_of(request))
-            return _no_store(
+            return no_store(
                 render(
                     request,
                     "accounts/backup_codes.html",
@@ -219,7 +215,7 @@ def _enrol(request, *, adding: bool):
         "adding": adding,
         "next": _safe_next(request, ""),
     }
-    return _no_store(render(request, "accounts/mfa_enrol.html", context, status=status))
+    return no_store(render(request, "accounts/mfa_enrol.html", context, status=status))
 
 
 def mfa_verify_view(request, *, sudo: bool = False):
@@ -316,7 +312,7 @@ def security_view(request):
 @sudo_required
 def backup_codes_regenerate_view(request):
     codes = mfa.backup_codes_generate(user=request.user, context=context_of(request))
-    return _no_store(
+    return no_store(
         render(
             request,
             "accounts/backup_codes.html",

@@ -9,7 +9,6 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_POST
 
 from accounts import roles
@@ -17,6 +16,7 @@ from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.decorators import sudo_required, tenant_view
 from accounts.principals import Principal
+from common.http import no_store
 from common.request import context_of
 from keys import forms, selectors, services
 from keys.charts import usage_chart
@@ -26,12 +26,6 @@ ALL_KEYS_PER_PAGE = 50
 # The key page announces an inactivity revocation this long before it happens.
 INACTIVITY_NOTICE_DAYS = 30
 API_EXAMPLE_PATH = "/api/v1/whoami/"
-
-
-def _no_store(response):
-    # SECURITY: the one-time page holds a plaintext token: no cache, no back/forward copy.
-    patch_cache_control(response, no_store=True, no_cache=True, private=True)
-    return response
 
 
 def _posted(request):
@@ -61,7 +55,7 @@ def _created_page(request, key, token: str, *, previous=None, back: str):
         "back": back,
         "api_example_url": settings.KEYWARD_BASE_URL.rstrip("/") + API_EXAMPLE_PATH,
     }
-    return _no_store(render(request, "keys/apikey_created.html", context))
+    return no_store(render(request, "keys/apikey_created.html", context))
 
 
 # --- Personal access tokens -----------------------------------------------------------------
@@ -112,7 +106,7 @@ def _issue(request, *, owner, owner_role: str, back: str, service_id=None):
             else:
                 return _created_page(request, key, token, back=back)
     context = {"form": form, "service_id": service_id, "back": back}
-    return _no_store(render(request, "keys/apikey_form.html", context, status=status))
+    return no_store(render(request, "keys/apikey_form.html", context, status=status))
 
 
 @tenant_view(roles.Action.KEYS_OWN)

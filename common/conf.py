@@ -1,0 +1,25 @@
+"""App settings read lazily, with their defaults in one place per app (like ``django_otp.conf``).
+
+Each app has a ``conf.py`` with ``settings = AppSettings({...defaults})``; code reads
+``conf.settings.NAME``, which looks up ``KEYWARD_NAME`` in Django's settings at that moment (so
+``override_settings`` works) and falls back to the app's default when it is unset or None.
+"""
+
+from typing import Any
+
+from django.conf import settings as django_settings
+
+
+class AppSettings:
+    """Read ``KEYWARD_<NAME>`` when asked; fall back to the default given here."""
+
+    def __init__(self, defaults: dict[str, Any]) -> None:
+        self._defaults = defaults
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            default = self._defaults[name]
+        except KeyError:
+            raise AttributeError(f"No Keyward setting {name!r} in this app's conf.") from None
+        value = getattr(django_settings, f"KEYWARD_{name}", None)
+        return default if value is None else value
