@@ -1,10 +1,6 @@
 """API v1 for the audit log: GET /api/v1/audit-events/, the tenant's events for SIEM pulls,
 oldest first, keyset paginated."""
 
-from datetime import timedelta
-
-from django.conf import settings
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -13,7 +9,7 @@ from api.base import KeywardApiView
 from api.schema import responses
 from audit import cursors
 from audit.actions import ACTIONS, Outcome
-from audit.selectors import event_page_ascending
+from audit.selectors import event_feed
 from audit.stream import event_as_dict
 
 INVALID_CURSOR = "Not a cursor returned by this API."
@@ -83,22 +79,7 @@ class AuditEventListApi(KeywardApiView):
     def get(self, request):
         query = AuditEventListInputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        filters = dict(query.validated_data)
-        limit = filters.pop("limit")
-        after = filters.pop("cursor", None)
-        horizon = timezone.now() - timedelta(seconds=settings.KEYWARD_AUDIT_API_LAG)
-        events = list(
-            event_page_ascending(
-                request.auth.tenant, after=after, horizon=horizon, limit=limit + 1, **filters
-            )
-        )
-        has_more = len(events) > limit
-        events = events[:limit]
-        last = events[-1].pk if events else after
-        return Response(
-            {
-                "results": [event_as_dict(e) for e in events],
-                "next_cursor": cursors.encode(last) if last is not None else None,
-                "has_more": has_more,
-            }
-        )
+        page = event_feed(request.auth.tenant, **query.validated_data)
+        cursor = cursors.encode(page.last) if page.last is not None else None
+        results = [event_as_dict(e) for e in page.events]
+        return Response({"results": results, "next_cursor": cursor, "has_more": page.has_more})

@@ -261,17 +261,19 @@ class KeyUsageApi(KeywardApiView):
         responses=responses(200, KeyUsageOutputSerializer, 404),
     )
     def get(self, request, pk: int):
-        principal = request.auth.principal
-        key = selectors.key_get(principal, pk)
-        uses = selectors.key_scope_uses(key)
-        usage = {
-            "key": key,
-            "days": selectors.key_usage_days(key, today=timezone.now().date()),
-            "client_ips": selectors.key_client_ips(key),
-            "scopes_used": [{"scope": s, "last_used_at": at} for s, at in sorted(uses.items())],
-            "recent_requests": selectors.key_recent_requests(principal, key),
-        }
-        return Response(KeyUsageOutputSerializer(usage).data)
+        key = selectors.key_get(request.auth.principal, pk)
+        return Response(KeyUsageOutputSerializer(_usage(request.auth.principal, key)).data)
+
+
+def _usage(principal, key) -> dict:
+    uses = selectors.key_scope_uses(key)
+    return {
+        "key": key,
+        "days": selectors.key_usage_days(key, today=timezone.now().date()),
+        "client_ips": selectors.key_client_ips(key),
+        "scopes_used": [{"scope": s, "last_used_at": at} for s, at in sorted(uses.items())],
+        "recent_requests": selectors.key_recent_requests(principal, key),
+    }
 
 
 LEAK_REFUSED = "The report is not signed by a configured leak-report key."
@@ -290,6 +292,31 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = 413
     default_detail = leaks.TOO_LARGE
     default_code = "payload_too_large"
+
+
+class InvalidReport(exceptions.APIException):
+    """400: a signed report that is not a list of tokens (the code says why)."""
+
+    status_code = 400
+    default_code = "invalid"
+
+
+def _signed_body(request) -> bytes:
+    """Return the request's body; refuse one larger than a leak report may be (413)."""
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if not length.isdigit() or int(length) > leaks.MAX_BODY_BYTES:
+        raise PayloadTooLarge()
+    body = request.body
+    if len(body) > leaks.MAX_BODY_BYTES:
+        raise PayloadTooLarge()
+    return body
+
+
+def _parse_report(body: bytes) -> list[dict]:
+    try:
+        return leaks.parse_report(body)
+    except ValidationError as error:
+        raise InvalidReport(error.messages[0], code=error.code or "invalid") from None
 
 
 class LeakReportApi(KeywardApiView):
@@ -315,29 +342,25 @@ class LeakReportApi(KeywardApiView):
         responses=responses(200, LeakFindingOutputSerializer(many=True), 400, 413),
     )
     def post(self, request):
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if not length.isdigit() or int(length) > leaks.MAX_BODY_BYTES:
-            raise PayloadTooLarge()
-        body = request.body
-        if len(body) > leaks.MAX_BODY_BYTES:
-            raise PayloadTooLarge()
+        body = _signed_body(request)
+        signer = self._verify(request, body)
+        report = _parse_report(body)
+        findings = leaks.key_leak_report(report=report, signer=signer, context=context_of(request))
+        return Response(
+            LeakFindingOutputSerializer([f.as_dict() for f in findings], many=True).data
+        )
+
+    @classmethod
+    def _verify(cls, request, body: bytes) -> str:
+        """Return the report's signer; refuse (401, audited) a report it did not sign."""
         try:
-            signer = leaks.verify_report(
+            return leaks.verify_report(
                 body,
                 request.headers.get(leaks.KEY_ID_HEADER),
                 request.headers.get(leaks.SIGNATURE_HEADER),
             )
         except leaks.ReportRefused as refused:
-            self._refuse(request, refused, len(body))
-        try:
-            report = leaks.parse_report(body)
-        except ValidationError as error:
-            code = error.code or "invalid"
-            return Response({"code": code, "detail": error.messages[0]}, status=400)
-        findings = leaks.key_leak_report(report=report, signer=signer, context=context_of(request))
-        return Response(
-            LeakFindingOutputSerializer([f.as_dict() for f in findings], many=True).data
-        )
+            cls._refuse(request, refused, len(body))
 
     @staticmethod
     def _refuse(request, refused: "leaks.ReportRefused", size: int):

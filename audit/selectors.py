@@ -5,10 +5,13 @@ Audit knows no roles: the caller decides who may read a tenant's log (the portal
 and hands over that tenant.
 """
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.http import Http404
+from django.utils import timezone
 
+from audit import conf
 from audit.models import AuditEvent
 
 
@@ -87,3 +90,21 @@ def event_page_ascending(
     if after is not None:
         events = events.filter(id__gt=after)
     return events.select_related("tenant").order_by("id")[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    events: list[AuditEvent]
+    last: int | None  # the id to continue after (the cursor's, when nothing is new)
+    has_more: bool
+
+
+def event_feed(tenant, *, limit: int, cursor: int | None = None, **filters) -> EventPage:
+    """Return the next page of the tenant's feed for SIEM pulls: up to ``limit`` events after id
+    ``cursor``, oldest first, none younger than KEYWARD_AUDIT_API_LAG seconds."""
+    horizon = timezone.now() - timedelta(seconds=conf.settings.AUDIT_API_LAG)
+    events = list(
+        event_page_ascending(tenant, after=cursor, horizon=horizon, limit=limit + 1, **filters)
+    )
+    page = events[:limit]
+    return EventPage(page, page[-1].pk if page else cursor, len(events) > limit)

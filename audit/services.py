@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
+from audit import conf
 from audit.actions import ACTIONS, Outcome
 from audit.models import ActorKind, AuditEvent
 from audit.stream import stream_event
@@ -137,7 +137,7 @@ def record_request(
         context=context,
         metadata=metadata,
     )
-    if settings.KEYWARD_AUDIT_REQUEST_EVENTS == "sync":
+    if conf.settings.AUDIT_REQUEST_EVENTS == "sync":
         event.save()
         transaction.on_commit(lambda: stream_event(event))
     else:

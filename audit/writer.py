@@ -19,9 +19,9 @@ import threading
 import time
 from datetime import datetime
 
-from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
+from audit import conf
 from audit.stream import stream_event
 from common.db import prepared_cursor
 
@@ -84,9 +84,9 @@ class RequestEventWriter:
             if not markers:
                 # Let the batch gather for KEYWARD_AUDIT_FLUSH_MS without waking up for every
                 # event (each wake-up is a thread switch in the worker): flush() cuts it short.
-                self._wake.wait(settings.KEYWARD_AUDIT_FLUSH_MS / 1000)
+                self._wake.wait(conf.settings.AUDIT_FLUSH_MS / 1000)
             self._wake.clear()
-            while len(batch) < settings.KEYWARD_AUDIT_BATCH:
+            while len(batch) < conf.settings.AUDIT_BATCH:
                 try:
                     self._take(self._queue.get_nowait(), batch, markers)
                 except queue.Empty:

@@ -23,3 +23,12 @@ class AppSettings:
             raise AttributeError(f"No Keyward setting {name!r} in this app's conf.") from None
         value = getattr(django_settings, f"KEYWARD_{name}", None)
         return default if value is None else value
+
+
+# The ground's own settings.
+settings = AppSettings(
+    {
+        # Proxies (addresses or CIDRs) whose X-Forwarded-For hop is trusted to name the client.
+        "TRUSTED_PROXIES": [],
+    }
+)

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from django.conf import settings
+from common import conf
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
@@ -87,13 +87,13 @@ def decide(request, **changes) -> RequestContext:
 
 
 def _trusted_proxies() -> list:
-    return [ipaddress.ip_network(n, strict=False) for n in settings.KEYWARD_TRUSTED_PROXIES]
+    return [ipaddress.ip_network(n, strict=False) for n in conf.settings.TRUSTED_PROXIES]
 
 
 def client_ip(request) -> str | None:
     """Return the client's IP: REMOTE_ADDR, or the X-Forwarded-For hop before trusted proxies."""
     remote = request.META.get("REMOTE_ADDR") or None
-    proxies = _trusted_proxies() if settings.KEYWARD_TRUSTED_PROXIES else []
+    proxies = _trusted_proxies() if conf.settings.TRUSTED_PROXIES else []
     if not proxies or remote is None:
         return remote
     # SECURITY: walk X-Forwarded-For from the right, skipping only hops we trust; the first
