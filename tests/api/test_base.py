@@ -1,7 +1,7 @@
-"""API v1 end to end: every endpoint against every way a key can be refused."""
+"""The base of every API view (api/base.py, api/middleware.py): every endpoint against every way a
+key can be refused, one audit event per keyed request, keys in URLs, no session on the API."""
 
 import json
-from dataclasses import dataclass
 from datetime import timedelta
 from unittest import mock
 
@@ -9,126 +9,25 @@ import pytest
 from django.utils import timezone
 
 from accounts import services as account_services
-from accounts.models import Membership, ServiceID
 from accounts.principals import Principal
-from api import errors as api_errors
 from api.base import forget_log_marks
-from api.errors import KEYS_CANNOT_CREATE_KEYS, NOT_AUTHENTICATED, SERVER_ERROR
+from api.errors import KEYS_CANNOT_CREATE_KEYS, NOT_AUTHENTICATED
 from audit.models import AuditEvent
 from audit.services import Actor
 from keys import services, tokens
 from keys.authentication import INVALID_TOKEN, INVALID_TOKEN_CHALLENGE, MALFORMED_HEADER, REALM
 from keys.models import ApiKey
 from keys.permissions import MISSING_SCOPE
-from keys.scopes import BUILTIN_SCOPES
 from tests import factories
+from tests.api.world import (
+    ALL_SCOPES,
+    ENDPOINTS,
+    OBJECT_ENDPOINTS,
+    SCOPED_ENDPOINTS,
+    bearer,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
-
-ALL_SCOPES = sorted(BUILTIN_SCOPES)
-
-
-@dataclass
-class World:
-    """Two tenants; in acme an admin with a personal key, an admin service ID with a key."""
-
-    tenant: object
-    owner_membership: Membership
-    admin: Membership
-    service_id: ServiceID
-    user_key: ApiKey
-    user_token: str
-    service_key: ApiKey
-    service_token: str
-    target_key: ApiKey
-    other_key: ApiKey
-    other_service_id: ServiceID
-
-
-@pytest.fixture
-def world(tenant, owner, other_tenant):
-    admin = factories.add_member(tenant, "admin")
-    service_id = factories.make_service_id(tenant, "deploy-bot", role="admin")
-    user_key, user_token = factories.make_api_key(admin, name="caller", scopes=ALL_SCOPES)
-    service_key, service_token = factories.make_api_key(service_id, scopes=ALL_SCOPES)
-    target_key, _ = factories.make_api_key(admin, name="target", scopes=["keys:read"])
-    other_owner = other_tenant.memberships.get(role="owner")
-    other_key, _ = factories.make_api_key(other_owner, name="theirs")
-    return World(
-        tenant=tenant,
-        owner_membership=tenant.memberships.get(role="owner"),
-        admin=admin,
-        service_id=service_id,
-        user_key=user_key,
-        user_token=user_token,
-        service_key=service_key,
-        service_token=service_token,
-        target_key=target_key,
-        other_key=other_key,
-        other_service_id=factories.make_service_id(other_tenant, "their-bot"),
-    )
-
-
-def bearer(token: str) -> dict:
-    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    name: str
-    method: str
-    path: str  # {key} / {service_id}: an object of the caller's tenant
-    scope: str | None  # None: any valid key
-    ok: int
-    body: dict | None = None
-
-    @property
-    def has_object(self) -> bool:
-        return "{" in self.path
-
-    def url(self, world: World, *, foreign: bool = False) -> str:
-        key = world.other_key if foreign else world.target_key
-        service_id = world.other_service_id if foreign else world.service_id
-        return self.path.format(key=key.pk, service_id=service_id.pk)
-
-    def call(self, client, world: World, token: str | None = None, *, foreign=False, **extra):
-        headers = bearer(token) if token is not None else {}
-        call = getattr(client, self.method.lower())
-        return call(self.url(world, foreign=foreign), self.body, format="json", **headers, **extra)
-
-
-ENDPOINTS = [
-    Endpoint("whoami", "GET", "/api/v1/whoami/", None, 200),
-    Endpoint("keys_list", "GET", "/api/v1/keys/", "keys:read", 200),
-    Endpoint("keys_create", "POST", "/api/v1/keys/", None, 403, {"name": "x"}),
-    Endpoint("key_detail", "GET", "/api/v1/keys/{key}/", "keys:read", 200),
-    Endpoint(
-        "key_revoke", "POST", "/api/v1/keys/{key}/revoke/", "keys:revoke", 200, {"reason": "x"}
-    ),
-    Endpoint("service_ids_list", "GET", "/api/v1/service-ids/", "service_ids:read", 200),
-    Endpoint(
-        "service_ids_create",
-        "POST",
-        "/api/v1/service-ids/",
-        "service_ids:write",
-        201,
-        {"name": "new-bot", "role": "member"},
-    ),
-    Endpoint(
-        "service_id_detail", "GET", "/api/v1/service-ids/{service_id}/", "service_ids:read", 200
-    ),
-    Endpoint(
-        "service_id_update",
-        "PATCH",
-        "/api/v1/service-ids/{service_id}/",
-        "service_ids:write",
-        200,
-        {"description": "deploys"},
-    ),
-    Endpoint("members_list", "GET", "/api/v1/members/", "members:read", 200),
-]
-OBJECT_ENDPOINTS = [e for e in ENDPOINTS if e.has_object]
-SCOPED_ENDPOINTS = [e for e in ENDPOINTS if e.scope]
 
 
 # --- Ways a key is refused: each returns the token to send (None: no header) -------------
@@ -275,145 +174,6 @@ def test_keys_cannot_create_keys_whatever_their_scopes(api_client, world):
     assert ApiKey.objects.count() == before  # nothing issued
     event = AuditEvent.objects.get(action="api.denied")
     assert event.metadata["reason"] == "keys_cannot_create_keys"
-
-
-def test_whoami_describes_the_key_and_its_principal(api_client, world):
-    response = api_client.get("/api/v1/whoami/", **bearer(world.service_token))
-    assert response.json() == {
-        "principal": {
-            "kind": "service_id",
-            "id": world.service_id.pk,
-            "label": "service:deploy-bot",
-        },
-        "tenant": "acme",
-        "role": "admin",
-        "key": {
-            "id": world.service_key.pk,
-            "name": world.service_key.name,
-            "hint": world.service_key.hint,
-            "scopes": ALL_SCOPES,
-            "effective_scopes": ALL_SCOPES,
-            "expires_at": world.service_key.expires_at.isoformat().replace("+00:00", "Z"),
-        },
-    }
-
-
-def test_key_output_never_contains_the_digest_or_the_token(api_client, world):
-    response = api_client.get("/api/v1/keys/", **bearer(world.user_token))
-    body = response.content.decode()
-    assert set(response.json()[0]) == {
-        "id",
-        "name",
-        "kind",
-        "owner",
-        "scopes",
-        "hint",
-        "status",
-        "created_at",
-        "expires_at",
-        "revoked_at",
-        "last_used_at",
-        "last_used_ip",
-        "allowed_ips",
-    }
-    for key in ApiKey.objects.all():
-        assert bytes(key.digest).hex() not in body
-    assert world.user_token not in body
-
-
-def test_member_lists_only_own_keys_and_admin_sees_the_tenants(api_client, world):
-    member = factories.add_member(world.tenant, "member")
-    mine, token = factories.make_api_key(member, name="mine", scopes=["keys:read"])
-    listed = api_client.get("/api/v1/keys/", **bearer(token)).json()
-    assert [k["id"] for k in listed] == [mine.pk]
-    assert (
-        api_client.get(f"/api/v1/keys/{world.target_key.pk}/", **bearer(token)).status_code == 404
-    )
-    everyone = api_client.get("/api/v1/keys/", **bearer(world.user_token)).json()
-    assert {k["id"] for k in everyone} == set(
-        ApiKey.objects.for_tenant(world.tenant).values_list("pk", flat=True)
-    )
-
-
-def test_revoke_through_the_api_revokes_and_records_the_key_as_actor(api_client, world):
-    url = f"/api/v1/keys/{world.target_key.pk}/revoke/"
-    response = api_client.post(url, {"reason": "leaked"}, format="json", **bearer(world.user_token))
-    assert response.status_code == 200
-    assert response.json()["status"] == "revoked"
-    world.target_key.refresh_from_db()
-    assert world.target_key.revoked_at is not None
-    assert world.target_key.revoked_reason == "leaked"
-    event = AuditEvent.objects.get(action="key.revoked")
-    assert (event.actor_kind, event.actor_id) == ("key", str(world.user_key.pk))
-    again = api_client.post(url, {}, format="json", **bearer(world.user_token))
-    assert again.status_code == 400
-    assert again.json()["code"] == "invalid"
-    assert again.json()["detail"] == services.ALREADY_REVOKED
-
-
-def test_service_key_creates_and_changes_service_ids_recorded_as_the_key(api_client, world):
-    created = api_client.post(
-        "/api/v1/service-ids/",
-        {"name": "backup-bot", "role": "member", "description": "nightly"},
-        format="json",
-        **bearer(world.service_token),
-    )
-    assert created.status_code == 201
-    service_id = ServiceID.objects.get(name="backup-bot")
-    assert service_id.created_by is None
-    event = AuditEvent.objects.get(action="service_id.created", target_id=str(service_id.pk))
-    assert (event.actor_kind, event.actor_id) == ("key", str(world.service_key.pk))
-    changed = api_client.patch(
-        f"/api/v1/service-ids/{service_id.pk}/",
-        {"is_active": False},
-        format="json",
-        **bearer(world.service_token),
-    )
-    assert changed.json()["is_active"] is False
-    assert AuditEvent.objects.filter(action="service_id.disabled").exists()
-
-
-def test_service_id_input_is_validated_with_field_errors(api_client, world):
-    response = api_client.post(
-        "/api/v1/service-ids/",
-        {"name": "not a slug", "role": "emperor"},
-        format="json",
-        **bearer(world.user_token),
-    )
-    assert response.status_code == 400
-    body = response.json()
-    assert body["code"] == "invalid"
-    assert set(body["errors"]) == {"name", "role"}
-    assert not ServiceID.objects.filter(name="not a slug").exists()
-
-
-def test_duplicate_service_id_name_is_400_and_admin_cannot_grant_owner(api_client, world):
-    duplicate = api_client.post(
-        "/api/v1/service-ids/",
-        {"name": "deploy-bot", "role": "member"},
-        format="json",
-        **bearer(world.user_token),
-    )
-    assert duplicate.status_code == 400
-    assert duplicate.json()["code"] == "invalid"
-    owner_role = api_client.post(
-        "/api/v1/service-ids/",
-        {"name": "boss-bot", "role": "owner"},
-        format="json",
-        **bearer(world.user_token),
-    )
-    assert owner_role.status_code == 403
-    assert owner_role.json() == {
-        "code": "permission_denied",
-        "detail": account_services.NOT_ALLOWED_ROLE % {"role": "owner"},
-    }
-
-
-def test_members_list_shows_roles(api_client, world):
-    response = api_client.get("/api/v1/members/", **bearer(world.user_token))
-    roles = {m["email"]: m["role"] for m in response.json()}
-    assert roles[world.admin.user.email] == "admin"
-    assert roles["owner@acme.example"] == "owner"
 
 
 # --- Request events -----------------------------------------------------------------------
@@ -591,116 +351,6 @@ def test_garbage_in_a_token_parameter_is_refused_without_queries(
     assert response.json()["code"] == "invalid_request"
 
 
-# --- Errors are JSON -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("method", ["get", "post", "delete"])
-def test_unknown_api_path_is_json_404(method):
-    from django.test import Client
-
-    client = Client(enforce_csrf_checks=True)
-    for path in ["/api/v1/nothing/", "/api/v2/keys/", "/api/v1/keys/abc/", "/api/v1/whoami"]:
-        response = getattr(client, method)(path)
-        assert response.status_code == 404
-        assert response.json() == {"code": "not_found", "detail": api_errors.API_NOT_FOUND}
-
-
-def test_unsupported_method_is_json_405(api_client, world):
-    response = api_client.delete(f"/api/v1/keys/{world.target_key.pk}/", **bearer(world.user_token))
-    assert response.status_code == 405
-    assert response.json()["code"] == "method_not_allowed"
-    for path in ["/api/v1/whoami/", "/api/v1/keys/", "/api/v1/service-ids/"]:
-        options = api_client.options(path, **bearer(world.user_token))
-        assert options.status_code == 405, path
-        assert options.json()["code"] == "method_not_allowed"
-
-
-def test_malformed_json_body_is_400_invalid_request(api_client, world):
-    response = api_client.generic(
-        "POST",
-        f"/api/v1/keys/{world.target_key.pk}/revoke/",
-        "{not json",
-        content_type="application/json",
-        **bearer(world.user_token),
-    )
-    assert response.status_code == 400
-    assert response.json()["code"] == "invalid_request"
-
-
-def test_unexpected_error_is_json_500_without_details(api_client, world, monkeypatch):
-    def explode(*args, **kwargs):
-        raise RuntimeError("database password is hunter2")
-
-    monkeypatch.setattr("keys.selectors.key_list", explode)
-    response = api_client.get("/api/v1/keys/", **bearer(world.user_token))
-    assert response.status_code == 500
-    assert response.json() == {"code": "server_error", "detail": SERVER_ERROR}
-    assert AuditEvent.objects.get(action="api.request").outcome == "failure"
-
-
-# --- Schema and docs -----------------------------------------------------------------------
-
-
-def _schema(client) -> dict:
-    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
-    assert response.status_code == 200
-    return json.loads(response.content)
-
-
-def test_schema_is_valid_openapi_with_bearer_scheme_and_each_operations_scope(client):
-    from drf_spectacular.validation import validate_schema
-
-    schema = _schema(client)
-    validate_schema(schema)
-    assert schema["openapi"].startswith("3.")
-    assert schema["components"]["securitySchemes"]["bearerKey"] == {
-        **schema["components"]["securitySchemes"]["bearerKey"],
-        "type": "http",
-        "scheme": "bearer",
-    }
-    for endpoint in ENDPOINTS:
-        path = endpoint.path.replace("{key}", "{id}").replace("{service_id}", "{id}")
-        operation = schema["paths"][path][endpoint.method.lower()]
-        expected = [endpoint.scope] if endpoint.scope else []
-        assert operation["security"] == [{"bearerKey": expected}], endpoint.name
-        assert operation["x-required-scopes"] == expected
-        assert "Required scope" in operation["description"]
-        if endpoint.scope:
-            assert f"`{endpoint.scope}`" in operation["description"]
-
-
-def test_schema_and_docs_need_no_key_and_write_no_event(client):
-    before = AuditEvent.objects.count()
-    assert client.get("/api/schema/", HTTP_AUTHORIZATION="Bearer garbage").status_code == 200
-    assert client.get("/api/docs/").status_code == 200
-    assert AuditEvent.objects.count() == before
-
-
-def test_docs_page_loads_only_local_assets_and_no_inline_code(client):
-    response = client.get("/api/docs/")
-    html = response.content.decode()
-    assert response.status_code == 200
-    assert "http://" not in html and "https://" not in html
-    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
-    # Under SECURE_CSP (script-src 'self' + nonce, style-src 'self') inline code would not run.
-    assert "<style" not in html
-    assert html.count("<script") == html.count("<script src=")
-    csp = response["Content-Security-Policy"]
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
-
-
-def test_docs_assets_exist_in_static_files():
-    from django.contrib.staticfiles import finders
-
-    for asset in [
-        "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js",
-        "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css",
-        "js/api-docs.js",
-        "css/api-docs.css",
-    ]:
-        assert finders.find(asset), asset
-
-
 def test_a_portal_session_never_authenticates_the_api(owner_client):
     response = owner_client.get("/api/v1/whoami/")
     assert response.status_code == 401
@@ -718,17 +368,3 @@ def test_api_writes_need_no_csrf_token_because_no_cookie_authenticates(world):
         headers={"Authorization": f"Bearer {world.user_token}"},
     )
     assert response.status_code == 200
-
-
-@pytest.mark.parametrize("path", ["/api/v1/keys/", "/api/v1/members/", "/api/v1/service-ids/"])
-def test_lists_cost_the_same_queries_whatever_their_length(
-    api_client, world, path, django_assert_num_queries
-):
-    for i in range(5):
-        factories.add_member(world.tenant, "member")
-        factories.make_service_id(world.tenant, f"bot-{i}")
-        factories.make_api_key(world.admin, name=f"extra {i}")
-    api_client.get(path, **bearer(world.user_token))  # last_used_at written once a minute
-    with django_assert_num_queries(3):  # authentication, the list, the request event
-        response = api_client.get(path, **bearer(world.user_token))
-    assert response.status_code == 200 and len(response.json()) > 5

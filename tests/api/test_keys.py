@@ -1,0 +1,99 @@
+"""API v1 key endpoints (api/keys.py): whoami, list, detail, revoke."""
+
+import pytest
+
+from audit.models import AuditEvent
+from keys import services
+from keys.models import ApiKey
+from tests import factories
+from tests.api.world import ALL_SCOPES, bearer
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
+
+
+def test_whoami_describes_the_key_and_its_principal(api_client, world):
+    response = api_client.get("/api/v1/whoami/", **bearer(world.service_token))
+    assert response.json() == {
+        "principal": {
+            "kind": "service_id",
+            "id": world.service_id.pk,
+            "label": "service:deploy-bot",
+        },
+        "tenant": "acme",
+        "role": "admin",
+        "key": {
+            "id": world.service_key.pk,
+            "name": world.service_key.name,
+            "hint": world.service_key.hint,
+            "scopes": ALL_SCOPES,
+            "effective_scopes": ALL_SCOPES,
+            "expires_at": world.service_key.expires_at.isoformat().replace("+00:00", "Z"),
+        },
+    }
+
+
+def test_key_output_never_contains_the_digest_or_the_token(api_client, world):
+    response = api_client.get("/api/v1/keys/", **bearer(world.user_token))
+    body = response.content.decode()
+    assert set(response.json()[0]) == {
+        "id",
+        "name",
+        "kind",
+        "owner",
+        "scopes",
+        "hint",
+        "status",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+        "last_used_ip",
+        "allowed_ips",
+    }
+    for key in ApiKey.objects.all():
+        assert bytes(key.digest).hex() not in body
+    assert world.user_token not in body
+
+
+def test_member_lists_only_own_keys_and_admin_sees_the_tenants(api_client, world):
+    member = factories.add_member(world.tenant, "member")
+    mine, token = factories.make_api_key(member, name="mine", scopes=["keys:read"])
+    listed = api_client.get("/api/v1/keys/", **bearer(token)).json()
+    assert [k["id"] for k in listed] == [mine.pk]
+    assert (
+        api_client.get(f"/api/v1/keys/{world.target_key.pk}/", **bearer(token)).status_code == 404
+    )
+    everyone = api_client.get("/api/v1/keys/", **bearer(world.user_token)).json()
+    assert {k["id"] for k in everyone} == set(
+        ApiKey.objects.for_tenant(world.tenant).values_list("pk", flat=True)
+    )
+
+
+def test_revoke_through_the_api_revokes_and_records_the_key_as_actor(api_client, world):
+    url = f"/api/v1/keys/{world.target_key.pk}/revoke/"
+    response = api_client.post(url, {"reason": "leaked"}, format="json", **bearer(world.user_token))
+    assert response.status_code == 200
+    assert response.json()["status"] == "revoked"
+    world.target_key.refresh_from_db()
+    assert world.target_key.revoked_at is not None
+    assert world.target_key.revoked_reason == "leaked"
+    event = AuditEvent.objects.get(action="key.revoked")
+    assert (event.actor_kind, event.actor_id) == ("key", str(world.user_key.pk))
+    again = api_client.post(url, {}, format="json", **bearer(world.user_token))
+    assert again.status_code == 400
+    assert again.json()["code"] == "invalid"
+    assert again.json()["detail"] == services.ALREADY_REVOKED
+
+
+@pytest.mark.parametrize("path", ["/api/v1/keys/", "/api/v1/members/", "/api/v1/service-ids/"])
+def test_lists_cost_the_same_queries_whatever_their_length(
+    api_client, world, path, django_assert_num_queries
+):
+    for i in range(5):
+        factories.add_member(world.tenant, "member")
+        factories.make_service_id(world.tenant, f"bot-{i}")
+        factories.make_api_key(world.admin, name=f"extra {i}")
+    api_client.get(path, **bearer(world.user_token))  # last_used_at written once a minute
+    with django_assert_num_queries(3):  # authentication, the list, the request event
+        response = api_client.get(path, **bearer(world.user_token))
+    assert response.status_code == 200 and len(response.json()) > 5
