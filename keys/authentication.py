@@ -16,7 +16,6 @@ from accounts.principals import Principal
 from common.request import context_of, decide, update_context
 from keys import leaks, tokens
 from keys.lookup import Reason, key_by_digest, mark_used, refusal_reason
-from keys.models import ApiKey
 from keys.throttling import failures
 
 INVALID_TOKEN = "Invalid or expired token."
@@ -64,39 +63,40 @@ class BearerKeyAuthentication(BaseAuthentication):
     """
 
     def authenticate(self, request):
-        credential = read_credential(request)
+        context = context_of(request)
+        credential = context.credential or read_credential(request)
         exposed = leaks.query_token(request)
         if not credential.is_bearer and exposed is None:
             return None  # another scheme, or no credentials: not ours to refuse
         # SECURITY: a throttled address gets its 429 before any database work.
-        wait = failures.blocked_for(context_of(request).ip)
+        wait = failures.blocked_for(context.ip)
         if wait is not None:
             decide(request, reason=Reason.FAILED_AUTH_THROTTLED, record=False)
             raise exceptions.Throttled(wait=wait, detail=AUTH_THROTTLED)
         if exposed is not None:
-            self._refuse_exposed(request, *exposed)
+            self._refuse_exposed(request, context, *exposed)
         if credential.token is None:
-            self._fail(request, Reason.MALFORMED, detail=credential.refusal)
-        return self._authenticate_token(credential.token, request)
+            self._fail(request, context.ip, Reason.MALFORMED, detail=credential.refusal)
+        return self._authenticate_token(credential.token, request, context.ip)
 
     def authenticate_credentials(self, raw: str, request):
         """Return ``(owner, api_key)`` for a valid key, else raise AuthenticationFailed (401)."""
         parsed = tokens.parse(raw)
+        ip = context_of(request).ip
         if parsed is None:
-            self._fail(request, Reason.MALFORMED)
-        return self._authenticate_token(parsed, request)
+            self._fail(request, ip, Reason.MALFORMED)
+        return self._authenticate_token(parsed, request, ip)
 
-    def _authenticate_token(self, parsed: tokens.ParsedToken, request):
+    def _authenticate_token(self, parsed: tokens.ParsedToken, request, ip: str | None):
         # SECURITY: an equality lookup on the SHA-256 digest (unique index); high-entropy tokens
         # need no slow hash, and no comparison ever touches the plaintext.
         found = key_by_digest(tokens.digest(parsed.token))
         if found is None:
-            self._fail(request, Reason.UNKNOWN)
+            self._fail(request, ip, Reason.UNKNOWN)
         key, role = found
-        ip = context_of(request).ip
         reason = refusal_reason(key, role, ip, _now())
         if reason is not None:
-            self._fail(request, reason, key)
+            self._fail(request, ip, reason, key)
         key.principal = Principal(
             tenant=key.tenant, role=role, user=key.user, service_id=key.service_id, key=key
         )
@@ -106,20 +106,22 @@ class BearerKeyAuthentication(BaseAuthentication):
     def authenticate_header(self, request) -> str:
         return INVALID_TOKEN_CHALLENGE
 
-    def _fail(self, request, reason: str, key: ApiKey | None = None, *, detail=None) -> NoReturn:
+    def _fail(self, request, ip, reason: str, key=None, *, detail=None) -> NoReturn:
         # SECURITY: a malformed token is no guess at any key (nothing was looked up), so it is
         # not counted against its address, and only logged: a flood of them costs no query and
         # no shared-cache round trip. A well-formed one (any guess can be) is counted and
         # recorded; the failure that gets its address refused says so (``blocked_for``).
         malformed = reason == Reason.MALFORMED
-        blocked = None if malformed else failures.count(context_of(request).ip)
+        blocked = None if malformed else failures.count(ip)
         decide(request, reason=reason, key=key, record=not malformed, blocked_for=blocked)
         raise exceptions.AuthenticationFailed(detail or INVALID_TOKEN, code="invalid_token")
 
-    def _refuse_exposed(self, request, param: str, value: str) -> NoReturn:
+    def _refuse_exposed(self, request, context, param: str, value: str) -> NoReturn:
         """Refuse a key sent in the URL (400) and apply the leak policy; never log the token."""
-        blocked = failures.count(context_of(request).ip)
-        key, recorded = leaks.key_exposed(request, param, value)
+        blocked = failures.count(context.ip)
+        key, recorded = leaks.key_exposed(
+            param, value, method=request.method, path=request.path, context=context
+        )
         decide(
             request,
             reason=Reason.TOKEN_IN_QUERY,

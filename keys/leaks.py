@@ -29,7 +29,7 @@ import audit
 from accounts.models import LeakPolicy
 from audit.actions import Outcome
 from audit.services import Actor
-from common.request import RequestContext, context_of
+from common.request import RequestContext
 from keys import notifications, tokens
 from keys.models import ApiKey
 from keys.services import key_revoke
@@ -269,9 +269,12 @@ def query_token(request) -> tuple[str, str] | None:
     return None
 
 
-def key_exposed(request, param: str, value: str) -> tuple[ApiKey | None, bool]:
-    """Record ``key.exposed`` for a token sent in the URL of ``request`` and apply its tenant's
-    leak policy; return (the key, if Keyward knows it; whether an event was recorded)."""
+def key_exposed(
+    param: str, value: str, *, method: str, path: str, context: RequestContext
+) -> tuple[ApiKey | None, bool]:
+    """Record ``key.exposed`` for a token sent in the URL of a request (``method`` ``path``)
+    and apply its tenant's leak policy; return (the key, if Keyward knows it; whether an event
+    was recorded)."""
     parsed = tokens.parse(value)
     if parsed is None:
         return None, False
@@ -282,15 +285,15 @@ def key_exposed(request, param: str, value: str) -> tuple[ApiKey | None, bool]:
         tenant=key.tenant if key else None,
         target=key,
         outcome=Outcome.DENIED,
-        context=context_of(request),
+        context=context,
         metadata={
             "param": param[:64],
-            "method": request.method,
-            "path": request.path[:300],
+            "method": method,
+            "path": path[:300],
             "matched": key is not None,
             "hint": parsed.hint,
         },
     )
     if key is not None:  # in access logs now: the tenant's leak policy applies
-        key_exposure_handle(key=key, path=request.path)
+        key_exposure_handle(key=key, path=path)
     return key, True
