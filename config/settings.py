@@ -133,7 +133,8 @@ OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Keyward")
 OTP_TOTP_THROTTLE_FACTOR = 1
 
 # --- Sessions and cookies -------------------------------------------------------------------
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# The cached_db store, with only a digest of each session key in the database and the cache.
+SESSION_ENGINE = "common.sessions"
 SESSION_COOKIE_AGE = int(timedelta(hours=12).total_seconds())
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
