@@ -6,7 +6,9 @@ wsgi_app = "config.wsgi:application"
 bind = "0.0.0.0:8000"
 workers = multiprocessing.cpu_count() * 2 + 1
 accesslog = "-"
-# Never log query strings: a key sent by mistake in a URL must not land in the access log too.
+# One line per request: the path as sent, escaped, never the query string (a key sent by mistake
+# in a URL must not land in the access log too). See config/access_log.py.
+logger_class = "config.access_log.AccessLogger"
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(L)ss "%(a)s"'
 
 
