@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts import conf
+
 VERSION = "v1"
 NONCE_BYTES = 12
 MIN_KEY_CHARS = 32
@@ -50,7 +52,7 @@ def _keyring(material: str) -> tuple[str, AESGCM]:
 
 
 def _current() -> tuple[str, AESGCM]:
-    material = getattr(settings, "KEYWARD_FIELD_ENCRYPTION_KEY", "") or ""
+    material = conf.settings.FIELD_ENCRYPTION_KEY or ""
     if material and len(material) < MIN_KEY_CHARS:
         raise ImproperlyConfigured(
             f"KEYWARD_FIELD_ENCRYPTION_KEY must be at least {MIN_KEY_CHARS} characters of random "

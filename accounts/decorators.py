@@ -3,13 +3,12 @@
 import functools
 import time
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from accounts import roles
+from accounts import conf, roles
 from accounts.principals import Principal
 from accounts.selectors import membership_get
 
@@ -36,7 +35,7 @@ def tenant_view(action: str | None = None):
 
 def sudo_fresh(request) -> bool:
     verified_at = request.session.get(SUDO_SESSION_KEY)
-    return verified_at is not None and time.time() - verified_at < settings.KEYWARD_SUDO_SECONDS
+    return verified_at is not None and time.time() - verified_at < conf.settings.SUDO_SECONDS
 
 
 def mark_sudo(request) -> None:
@@ -56,7 +55,7 @@ def sudo_required(view):
             if request.method == "GET"
             else request.headers.get("Referer", "")
         )
-        if not back.startswith("/") and not back.startswith(settings.KEYWARD_BASE_URL):
+        if not back.startswith("/") and not back.startswith(conf.settings.BASE_URL):
             back = reverse("accounts:home")
         return redirect(f"{reverse('accounts:sudo')}?{urlencode({'next': back})}")
 

@@ -4,12 +4,12 @@ import math
 import secrets
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_otp import devices_for_user
 
 import audit
+from accounts import conf
 from accounts.models import (
     BACKUP_CODE_ALPHABET,
     AuthenticatorDevice,
@@ -21,7 +21,6 @@ from common.request import RequestContext
 
 BACKUP_CODE_COUNT = 10
 BACKOFF_AFTER = 5
-LOCK_AFTER = getattr(settings, "KEYWARD_LOCK_AFTER_FAILURES", 50)
 MAX_BACKOFF = timedelta(minutes=15)
 
 LOCKED_MESSAGE = (
@@ -163,7 +162,7 @@ def auth_failure(
         context=context,
         metadata={"consecutive_failures": locked.failed_auth_count, **(metadata or {})},
     )
-    if locked.failed_auth_count >= LOCK_AFTER and locked.locked_at is None:
+    if locked.failed_auth_count >= conf.settings.LOCK_AFTER_FAILURES and locked.locked_at is None:
         locked.locked_at = _now()
         fields.append("locked_at")
         audit.record(

@@ -2,7 +2,6 @@
 
 import time
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.shortcuts import redirect
@@ -10,6 +9,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 import audit
+from accounts import conf
 from common.request import context_of
 
 STARTED_KEY = "keyward_started_at"
@@ -49,8 +49,8 @@ class SessionLifetimeMiddleware:
             started = request.session.setdefault(STARTED_KEY, now)
             seen = request.session.get(SEEN_KEY, now)
             if (
-                now - started > settings.KEYWARD_SESSION_MAX_AGE
-                or now - seen > settings.KEYWARD_SESSION_IDLE_TIMEOUT
+                now - started > conf.settings.SESSION_MAX_AGE
+                or now - seen > conf.settings.SESSION_IDLE_TIMEOUT
             ):
                 audit.record(
                     "auth.session_expired",

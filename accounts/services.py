@@ -4,7 +4,6 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
@@ -16,7 +15,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 import audit
-from accounts import roles
+from accounts import conf, roles
 from accounts.models import Invitation, Membership, ServiceID, Tenant, User
 from accounts.principals import Principal
 from audit.services import Actor
@@ -37,7 +36,7 @@ OPERATOR_CALL_NEEDS_TENANT = "An operator's actor=Actor.cli(...) needs tenant=."
 
 
 def absolute_url(path: str) -> str:
-    return settings.KEYWARD_BASE_URL.rstrip("/") + path
+    return conf.settings.BASE_URL.rstrip("/") + path
 
 
 def set_password_link(user: User) -> str:

@@ -4,7 +4,6 @@ import base64
 import contextlib
 
 import segno
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, logout, update_session_auth_hash
 from django.contrib.auth import login as auth_login
@@ -19,7 +18,7 @@ from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
 import audit
-from accounts import mfa, roles, selectors, services
+from accounts import conf, mfa, roles, selectors, services
 from accounts.decorators import mark_sudo, sudo_required, tenant_view
 from accounts.forms import (
     AcceptInvitationForm,
@@ -94,9 +93,7 @@ def login_view(request):
     status = 200
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
-        wait = ratelimit.hit(
-            "login-ip", context_of(request).ip or "-", settings.KEYWARD_LOGIN_IP_RATE
-        )
+        wait = ratelimit.hit("login-ip", context_of(request).ip or "-", conf.settings.LOGIN_IP_RATE)
         user = User.objects.filter(email__iexact=email).first()
         if wait is not None:
             audit.record(

@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from accounts import mfa
+from accounts import conf, mfa
 from accounts.models import BackupCode, User
 from audit.models import AuditEvent
 from tests import factories
@@ -87,7 +87,7 @@ def test_repeated_failures_back_off_with_a_retry_time(client, owner):
 
 
 def test_account_locks_after_the_limit_and_reset_unlocks(client, owner):
-    User.objects.filter(pk=owner.pk).update(failed_auth_count=mfa.LOCK_AFTER - 1)
+    User.objects.filter(pk=owner.pk).update(failed_auth_count=conf.settings.LOCK_AFTER_FAILURES - 1)
     owner.refresh_from_db()
     mfa.auth_failure(user=owner, action="auth.login_failed")
     owner.refresh_from_db()

@@ -32,7 +32,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_otp.oath import TOTP
 
-from accounts import mfa
+from accounts import conf, mfa
 from accounts import services as account_services
 from accounts.models import AuthenticatorDevice, Membership, ServiceID, Tenant, User
 from accounts.principals import Principal
@@ -181,7 +181,9 @@ def _login_throttled(w: World) -> None:
 @scenario("auth.account_locked", actor="user")
 def _account_locked(w: World) -> None:
     """POST /account/login/ with a wrong password, one failure before the lock."""
-    User.objects.filter(pk=w.owner.pk).update(failed_auth_count=mfa.LOCK_AFTER - 1)
+    User.objects.filter(pk=w.owner.pk).update(
+        failed_auth_count=conf.settings.LOCK_AFTER_FAILURES - 1
+    )
     with w.acting():
         _login(w.client, w.owner, "wrong password")
     assert User.objects.get(pk=w.owner.pk).locked_at is not None
@@ -192,7 +194,7 @@ def _account_unlocked(w: World) -> None:
     """Admin user changelist, action "Unlock selected accounts"."""
     locked = w.owner
     User.objects.filter(pk=locked.pk).update(
-        locked_at=timezone.now(), failed_auth_count=mfa.LOCK_AFTER
+        locked_at=timezone.now(), failed_auth_count=conf.settings.LOCK_AFTER_FAILURES
     )
     client = w.as_operator()
     with w.acting():

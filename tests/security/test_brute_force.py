@@ -63,9 +63,9 @@ def clock(monkeypatch):
 
 
 @pytest.fixture
-def lock_after(monkeypatch, settings):
+def lock_after(settings):
     """Lock after 8 consecutive failures (50 in production); no per-IP limit in the way."""
-    monkeypatch.setattr(mfa, "LOCK_AFTER", 8)
+    settings.KEYWARD_LOCK_AFTER_FAILURES = 8
     settings.KEYWARD_LOGIN_IP_RATE = "10000/min"
     return 8
 
