@@ -13,7 +13,7 @@ from keys.tokens import PREFIX_PATTERN
 def check_keyward_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     """Reject a malformed ``KEYWARD_TOKEN_PREFIX`` or ``KEYWARD_EXTRA_SCOPES``."""
     errors: list[CheckMessage] = []
-    prefix = conf.settings.TOKEN_PREFIX
+    prefix = conf.configured("TOKEN_PREFIX")
     if not isinstance(prefix, str) or not PREFIX_PATTERN.fullmatch(prefix):
         errors.append(
             Error(
@@ -22,7 +22,7 @@ def check_keyward_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage
                 id="keyward.E001",
             )
         )
-    extra = conf.settings.EXTRA_SCOPES
+    extra = conf.configured("EXTRA_SCOPES")
     if not isinstance(extra, Mapping):
         errors.append(
             Error(
@@ -59,11 +59,9 @@ def check_keyward_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage
 
 def check_leak_report_keys(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     """Reject a ``KEYWARD_LEAK_REPORT_PUBLIC_KEYS`` entry that is not a P-256 public key PEM."""
-    from django.conf import settings
-
     from keys.leaks import load_public_key
 
-    keys = getattr(settings, "KEYWARD_LEAK_REPORT_PUBLIC_KEYS", {})
+    keys = conf.configured("LEAK_REPORT_PUBLIC_KEYS")
     if not isinstance(keys, Mapping):
         return [
             Error(

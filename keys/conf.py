@@ -1,20 +1,29 @@
-"""Keyward's app-level settings, with their defaults in one place (like ``django_otp.conf``)."""
+"""The keys app's settings, read lazily with their defaults in one place (like ``django_otp.conf``).
 
-from collections.abc import Mapping
+``conf.settings.NAME`` reads ``KEYWARD_NAME`` when asked, so ``override_settings`` takes effect.
+"""
+
+from types import MappingProxyType
+from typing import Any
 
 from django.conf import settings as django_settings
 
+from common.conf import AppSettings
 
-class Settings:
-    """Read each ``KEYWARD_*`` setting when asked, so ``override_settings`` takes effect."""
+DEFAULTS: dict[str, Any] = {
+    "TOKEN_PREFIX": "kw",
+    "EXTRA_SCOPES": MappingProxyType({}),
+    "KEY_RATE": "6000/min",
+    "FAILED_AUTH_RATE": "60/min",
+    "USAGE_ROLLUP_DELAY": 60,  # seconds an API request event waits before it is rolled up
+    "LEAK_REPORT_PUBLIC_KEYS": MappingProxyType({}),  # key id -> PEM of an ECDSA P-256 key
+    "BASE_URL": "http://127.0.0.1:8000",
+}
 
-    @property
-    def TOKEN_PREFIX(self) -> str:
-        return getattr(django_settings, "KEYWARD_TOKEN_PREFIX", "kw")
-
-    @property
-    def EXTRA_SCOPES(self) -> Mapping[str, str]:
-        return getattr(django_settings, "KEYWARD_EXTRA_SCOPES", {})
+settings = AppSettings(DEFAULTS)
 
 
-settings = Settings()
+def configured(name: str) -> Any:
+    """Return ``KEYWARD_<name>`` exactly as set (None included), else its default: what the
+    system checks judge, since ``settings`` replaces a None by the default."""
+    return getattr(django_settings, f"KEYWARD_{name}", DEFAULTS[name])

@@ -10,6 +10,16 @@ from django.utils import timezone
 EXPIRING_SOON = timedelta(days=7)
 
 
+class KeyStatus(models.TextChoices):
+    """What ``ApiKey.status()`` answers: the values of the API's and the portal's ``status``."""
+
+    ACTIVE = "active"
+    EXPIRING = "expiring"  # in the last EXPIRING_SOON (or quarter) of its life
+    ROTATED = "rotated"  # superseded by a rotation, still working in its grace period
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
 class ApiKeyQuerySet(models.QuerySet):
     def for_tenant(self, tenant) -> "ApiKeyQuerySet":
         """Return the keys of ``tenant``."""
@@ -133,22 +143,26 @@ class ApiKey(models.Model):
             return None
         return at
 
-    def status(self, now=None) -> str:
+    def status(self, now=None) -> KeyStatus:
         """Return one of revoked, expired, rotated (in grace), expiring, active."""
         now = now or timezone.now()
         if self.revoked_at is not None:
-            return "revoked"
+            return KeyStatus.REVOKED
         if self.is_expired(now):
-            return "expired"
+            return KeyStatus.EXPIRED
         if self.rotated_at is not None:
-            return "rotated"
+            return KeyStatus.ROTATED
         if self.expires_at is not None:
             # A short-lived key is "expiring" only in the last quarter of its life, so a 7-day
             # key is not flagged from the moment it is issued.
             window = min(EXPIRING_SOON, (self.expires_at - self.created_at) / 4)
             if self.expires_at - now <= window:
-                return "expiring"
-        return "active"
+                return KeyStatus.EXPIRING
+        return KeyStatus.ACTIVE
+
+    def is_rotatable(self, now=None) -> bool:
+        """Return whether the key may be rotated or narrowed: it is active or expiring."""
+        return self.status(now) in (KeyStatus.ACTIVE, KeyStatus.EXPIRING)
 
 
 # --- Usage, rolled up from the audit log by keys_maintain (never written on the request path) ---

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from keys.maintenance import keys_usage_rollup
+from keys.services import keys_usage_rollup
 from tests import factories
 
 pytestmark = pytest.mark.browser

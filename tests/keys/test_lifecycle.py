@@ -17,8 +17,8 @@ from accounts.models import Tenant
 from audit.models import AuditEvent
 from audit.services import Actor
 from keys import services
-from keys.maintenance import keys_revoke_unused, keys_warn_expiring
 from keys.models import ApiKey
+from keys.services import keys_revoke_unused, keys_warn_expiring
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -136,7 +136,7 @@ def test_a_warning_that_rolls_back_leaves_no_mark_no_event_and_no_mail(
     def broken(*args, **kwargs):
         raise RuntimeError("audit database gone")
 
-    monkeypatch.setattr("keys.maintenance.audit.record", broken)
+    monkeypatch.setattr("keys.services.lifecycle.audit.record", broken)
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
         keys_warn_expiring(now=timezone.now() + timedelta(days=23, hours=1))
     assert ApiKey.objects.get(pk=key.pk).expiry_warning_days is None

@@ -8,8 +8,8 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import Actor
 from keys import services
-from keys.maintenance import keys_expire
 from keys.models import ApiKey
+from keys.services import keys_expire
 from tests import factories
 
 pytestmark = pytest.mark.django_db

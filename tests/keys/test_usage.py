@@ -16,8 +16,8 @@ from accounts.principals import Principal
 from audit.models import AuditEvent
 from audit.services import Actor
 from keys import services
-from keys.maintenance import keys_usage_rollup, network_of
 from keys.models import ApiKey, KeyClientIP, KeyScopeUse, KeyUsageDay, RollupState
+from keys.services import keys_usage_rollup, network_of
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ Idempotent and safe on several hosts at once: run it from cron every few minutes
 
 from django.core.management.base import BaseCommand
 
-from keys.maintenance import keys_maintain
+from keys.services import keys_maintain
 
 
 class Command(BaseCommand):
