@@ -3,7 +3,7 @@
 import logging
 
 from django.conf import settings
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import set_rollback
 
+from common.middleware import PAYLOAD_TOO_LARGE
 from keys.authentication import REALM
 
 logger = logging.getLogger("django.request")
@@ -84,6 +85,9 @@ def api_exception_handler(exc, context):
     Http404 → 404 ``not_found``; DRF exceptions keep their status with a stable code.
     """
     set_rollback()
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return _error("payload_too_large", PAYLOAD_TOO_LARGE % {"limit": limit}, 413)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(NOT_FOUND if not exc.args else str(exc))
     elif isinstance(exc, DjangoPermissionDenied):

@@ -47,6 +47,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "common.request.RequestContextMiddleware",
+    # A declared body over DATA_UPLOAD_MAX_MEMORY_SIZE is a 413 before any view reads it.
+    "common.middleware.BodySizeMiddleware",
     # Answers a malformed API credential for the view (process_view): after the request id and
     # the security headers, before CSRF.
     "api.middleware.MalformedBearerMiddleware",
@@ -216,7 +218,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["keys.permissions.HasScope"],
     "DEFAULT_THROTTLE_CLASSES": ["keys.throttling.KeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,

@@ -275,3 +275,52 @@ def test_a_body_that_is_not_json_is_a_json_415(api_client, owner, tenant):
     response = api_client.post("/api/v1/service-ids/", data="name=x", content_type="text/plain")
     assert response.status_code == 415
     assert response.json()["code"] == "unsupported_media_type"
+
+
+# --- Bodies no parser should choke on: every operation that takes one ----------------------
+
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+BODY_OPERATIONS = sorted(
+    (path, method, operation["operationId"])
+    for path, methods in schema.raw_schema["paths"].items()
+    for method, operation in methods.items()
+    if isinstance(operation, dict) and "requestBody" in operation
+)
+
+
+def _send_body(api_client, world: World, path: str, method: str, body: bytes | str):
+    ids = {"/service-ids/": world.service_id_ids[0]}
+    url = path.replace(
+        "{id}", str(next((v for k, v in ids.items() if k in path), world.key_ids[2]))
+    )
+    call = getattr(api_client, method)
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {world.all_scopes_token}"}
+    return call(url, body, content_type="application/json", **headers)
+
+
+@pytest.mark.parametrize(("path", "method", "operation_id"), BODY_OPERATIONS)
+def test_json_nested_100000_deep_is_a_400_never_a_500(
+    api_client, world, path, method, operation_id
+):
+    response = _send_body(api_client, world, path, method, DEEP_JSON)
+    expected = {"invalid_request"} if operation_id != "leaks_report" else {"invalid_signature"}
+    assert response.status_code in (400, 401), response.content[:300]
+    assert response.json()["code"] in expected
+
+
+@pytest.mark.parametrize(("path", "method", "operation_id"), BODY_OPERATIONS)
+def test_a_body_over_the_upload_limit_is_a_413_never_a_500(
+    api_client, world, path, method, operation_id, settings
+):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+    body = json.dumps({"reason": "x" * (3 * 1024 * 1024), "name": "big", "role": "member"})
+    response = _send_body(api_client, world, path, method, body)
+    assert response.status_code == 413, response.content[:300]
+    assert response.json()["code"] == "payload_too_large"
+
+
+def test_a_portal_form_over_the_upload_limit_is_a_413(owner_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+    response = owner_client.post("/account/sudo/", {"code": "1" * (128 * 1024)})
+    assert response.status_code == 413
+    assert b"larger than 65536 bytes" in response.content

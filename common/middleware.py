@@ -1,0 +1,30 @@
+"""Middleware every part of Keyward needs before a view runs."""
+
+from django.conf import settings
+from django.http import HttpResponse
+
+PAYLOAD_TOO_LARGE = "The request body is larger than %(limit)d bytes."
+
+
+class BodySizeMiddleware:
+    """Answer 413 to a portal request that declares a body over DATA_UPLOAD_MAX_MEMORY_SIZE.
+
+    Django would raise RequestDataTooBig where a view reads the form: a 400 that does not say
+    why. The API is left to its views, which answer the same 413 as JSON, audited like any
+    request made with a key (api/errors.py).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if (
+            limit is not None
+            and not request.path.startswith("/api/")
+            and (not length.isdigit() or int(length) > limit)
+        ):
+            detail = PAYLOAD_TOO_LARGE % {"limit": limit}
+            return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
