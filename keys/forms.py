@@ -185,6 +185,11 @@ class KeyIssueForm(ServiceErrorsMixin, forms.Form):
                 self.add_error("expiry", EXPIRY_OUT_OF_RANGE)
         return data
 
+    def key_arguments(self) -> dict:
+        """Return the cleaned input as the keyword arguments of ``key_issue``."""
+        fields = ("name", "scopes", "expires_at", "allowed_ips", "alert_on_new_network")
+        return {field: self.cleaned_data[field] for field in fields}
+
 
 class KeyRevokeForm(ServiceErrorsMixin, forms.Form):
     reason = forms.CharField(

@@ -13,6 +13,14 @@ from accounts.models import ServiceID
 from accounts.principals import Principal
 from audit.models import AuditEvent
 from keys.models import ApiKey, KeyClientIP, KeyScopeUse, KeyUsageDay
+from keys.scopes import describe
+
+NO_SUCH_KEY = "No such key."
+# A scope no request of a key (or of the keys it was rotated from) used for this long is unused:
+# the key review flags it, and narrowing removes it.
+UNUSED_SCOPE_DAYS = 90
+# The audit actions of API requests made with a key, which keys_maintain rolls up into usage.
+REQUEST_ACTIONS = ("api.request", "api.denied")
 
 
 def key_list(principal: Principal):
@@ -29,7 +37,7 @@ def key_get(principal: Principal, pk) -> ApiKey:
     try:
         return key_list(principal).get(pk=pk)
     except (ApiKey.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such key.") from None
+        raise Http404(NO_SUCH_KEY) from None
 
 
 def key_list_for_service_id(principal: Principal, service_id: ServiceID):
@@ -43,12 +51,9 @@ def key_list_for_service_id(principal: Principal, service_id: ServiceID):
     )
 
 
-def service_key_get(principal: Principal, service_id: ServiceID, pk) -> ApiKey:
-    """Return one key of a service ID of the principal's tenant, or raise Http404."""
-    try:
-        return key_list_for_service_id(principal, service_id).get(pk=pk)
-    except (ApiKey.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such key.") from None
+def _check_tenant(principal: Principal, key: ApiKey) -> None:
+    if key.tenant_id != principal.tenant.pk:
+        raise Http404(NO_SUCH_KEY)
 
 
 def key_list_personal(principal: Principal):
@@ -64,8 +69,7 @@ def key_list_personal(principal: Principal):
 
 def key_recent_events(principal: Principal, key: ApiKey, limit: int = 20):
     """Return the latest audit events about ``key``, newest first (Http404 for another tenant's)."""
-    if key.tenant_id != principal.tenant.pk:
-        raise Http404("No such key.")
+    _check_tenant(principal, key)
     return (
         AuditEvent.objects.for_tenant(principal.tenant)
         .filter(target_kind=ApiKey.audit_kind, target_id=str(key.pk))
@@ -78,8 +82,6 @@ def key_recent_events(principal: Principal, key: ApiKey, limit: int = 20):
 USAGE_DAYS = 30
 RECENT_REQUESTS = 50
 CLIENT_IPS = 100
-UNUSED_SCOPE_DAYS = 90
-REQUEST_ACTIONS = ("api.request", "api.denied")
 REVIEW_DENIED = "Your role does not allow reviewing the tenant's keys."
 
 
@@ -117,8 +119,7 @@ def key_scope_uses(key: ApiKey) -> dict[str, datetime]:
 
 def key_recent_requests(principal: Principal, key: ApiKey, limit: int = RECENT_REQUESTS):
     """Return the latest API requests made with ``key`` (denied ones too), newest first."""
-    if key.tenant_id != principal.tenant.pk:
-        raise Http404("No such key.")
+    _check_tenant(principal, key)
     return (
         AuditEvent.objects.for_tenant(principal.tenant)
         .filter(target_kind=ApiKey.audit_kind, target_id=str(key.pk), action__in=REQUEST_ACTIONS)
@@ -153,6 +154,24 @@ def key_used_scopes(key: ApiKey, *, since: datetime) -> set[str]:
             "scope", flat=True
         )
     )
+
+
+def key_scope_rows(key: ApiKey, *, now: datetime) -> tuple[list[dict], bool]:
+    """Return each scope of ``key`` with its description, its last use and whether it was used
+    in the last UNUSED_SCOPE_DAYS days; and whether narrowing would help (some used, some not)."""
+    uses = key_scope_uses(key)
+    used = key_used_scopes(key, since=now - timedelta(days=UNUSED_SCOPE_DAYS))
+    rows = [
+        {
+            "scope": scope,
+            "description": describe(scope),
+            "last_used_at": uses.get(scope),
+            "recently_used": scope in used,
+        }
+        for scope in key.scopes
+    ]
+    recent = [row for row in rows if row["recently_used"]]
+    return rows, 0 < len(recent) < len(rows)
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -15,10 +14,9 @@ from accounts import roles
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.decorators import sudo_required, tenant_view
-from accounts.principals import Principal
 from common.http import no_store
 from common.request import context_of
-from keys import forms, selectors, services
+from keys import conf, forms, selectors, services
 from keys.charts import usage_chart
 from keys.scopes import describe
 
@@ -31,10 +29,6 @@ API_EXAMPLE_PATH = "/api/v1/whoami/"
 def _posted(request):
     # Not ``request.POST or None``: an empty POST (a revoke without a reason) is still a POST.
     return request.POST if request.method == "POST" else None
-
-
-def _principal(request) -> Principal:
-    return Principal.of_membership(request.membership)
 
 
 def _url(name: str, request, **kwargs) -> str:
@@ -53,9 +47,27 @@ def _created_page(request, key, token: str, *, previous=None, back: str):
         "scopes": _scopes(key),
         "previous": previous,
         "back": back,
-        "api_example_url": settings.KEYWARD_BASE_URL.rstrip("/") + API_EXAMPLE_PATH,
+        "api_example_url": conf.settings.BASE_URL.rstrip("/") + API_EXAMPLE_PATH,
     }
     return no_store(render(request, "keys/apikey_created.html", context))
+
+
+def _submit(form, service) -> tuple[bool, object]:
+    """Return ``(True, service())`` for a valid bound form, else ``(False, None)``: a GET, or
+    input that the form or the service refused (a service's refusal becomes form errors)."""
+    if not form.is_bound or not form.is_valid():
+        return False, None
+    try:
+        return True, service()
+    except (ValidationError, PermissionDenied) as error:
+        form.add_service_error(error)
+        return False, None
+
+
+def _form_page(request, template: str, context: dict):
+    """Render a form page: 400 when it answers a POST (the input was refused), else 200."""
+    status = 400 if request.method == "POST" else 200
+    return render(request, template, context, status=status)
 
 
 # --- Personal access tokens -----------------------------------------------------------------
@@ -63,7 +75,7 @@ def _created_page(request, key, token: str, *, previous=None, back: str):
 
 @tenant_view(roles.Action.KEYS_OWN)
 def key_list_view(request):
-    principal = _principal(request)
+    principal = request.principal
     manage_all = roles.may(principal.role, roles.Action.KEYS_MANAGE_ALL)
     all_keys = None
     if manage_all:
@@ -84,29 +96,21 @@ def key_list_view(request):
 def _issue(request, *, owner, owner_role: str, back: str, service_id=None):
     """Show the issue form; on a valid POST issue the key and answer with the one-time page."""
     form = forms.KeyIssueForm(_posted(request), tenant=request.tenant, owner_role=owner_role)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                key, token = services.key_issue(
-                    actor=_principal(request),
-                    tenant=request.tenant,
-                    owner=owner,
-                    name=data["name"],
-                    scopes=data["scopes"],
-                    expires_at=data["expires_at"],
-                    allowed_ips=data["allowed_ips"],
-                    alert_on_new_network=data["alert_on_new_network"],
-                    context=context_of(request),
-                )
-            except (ValidationError, PermissionDenied) as error:
-                form.add_service_error(error)
-            else:
-                return _created_page(request, key, token, back=back)
+    issued, result = _submit(
+        form,
+        lambda: services.key_issue(
+            actor=request.principal,
+            tenant=request.tenant,
+            owner=owner,
+            context=context_of(request),
+            **form.key_arguments(),
+        ),
+    )
+    if issued:
+        key, token = result
+        return _created_page(request, key, token, back=back)
     context = {"form": form, "service_id": service_id, "back": back}
-    return no_store(render(request, "keys/apikey_form.html", context, status=status))
+    return no_store(_form_page(request, "keys/apikey_form.html", context))
 
 
 @tenant_view(roles.Action.KEYS_OWN)
@@ -140,42 +144,29 @@ def _successor(key):
         return None
 
 
-def _scope_rows(key, now) -> tuple[list[dict], bool]:
-    """Return each scope with its description and last use, and whether narrowing would help
-    (some scopes used in the review window, some not)."""
-    uses = selectors.key_scope_uses(key)
-    used = selectors.key_used_scopes(key, since=now - timedelta(days=selectors.UNUSED_SCOPE_DAYS))
-    rows = [
-        {
-            "scope": scope,
-            "description": describe(scope),
-            "last_used_at": uses.get(scope),
-            "recently_used": scope in used,
-        }
-        for scope in key.scopes
-    ]
-    recent = [row for row in rows if row["recently_used"]]
-    return rows, 0 < len(recent) < len(rows)
+def _inactivity_notice(key, now):
+    """Return when ``key`` is revoked for inactivity if the key page should announce it yet."""
+    revoke_at = key.inactivity_revocation_at(now)
+    if revoke_at is not None and revoke_at - now > timedelta(days=INACTIVITY_NOTICE_DAYS):
+        return None
+    return revoke_at
 
 
 @tenant_view()
 def key_detail_view(request, pk: int):
-    principal = _principal(request)
+    principal = request.principal
     key = selectors.key_get(principal, pk)
     now = timezone.now()
-    scope_rows, narrowable = _scope_rows(key, now)
-    revoke_at = key.inactivity_revocation_at(now)
-    if revoke_at is not None and revoke_at - now > timedelta(days=INACTIVITY_NOTICE_DAYS):
-        revoke_at = None
+    scope_rows, narrowable = selectors.key_scope_rows(key, now=now)
     can_manage = services.may_manage_key(principal, key)
     context = {
         "key": key,
         "scopes": _scopes(key),
         "scope_rows": scope_rows,
         "unused_scope_days": selectors.UNUSED_SCOPE_DAYS,
-        "can_narrow": can_manage and narrowable and key.status(now) in ("active", "expiring"),
+        "can_narrow": can_manage and narrowable and key.is_rotatable(now),
         "can_manage": can_manage and key.revoked_at is None,
-        "inactivity_revocation_at": revoke_at,
+        "inactivity_revocation_at": _inactivity_notice(key, now),
         "successor": _successor(key),
         "events": selectors.key_recent_events(principal, key),
         "chart": usage_chart(selectors.key_usage_days(key, today=now.date())),
@@ -187,7 +178,7 @@ def key_detail_view(request, pk: int):
 
 @tenant_view()
 def key_review_view(request):
-    principal = _principal(request)
+    principal = request.principal
     review = selectors.key_review(principal)
     context = {
         "review": review,
@@ -209,10 +200,10 @@ def _back_to(request, key):
 @require_POST
 @sudo_required
 def key_narrow_view(request, pk: int):
-    key = selectors.key_get(_principal(request), pk)
+    key = selectors.key_get(request.principal, pk)
     before = list(key.scopes)
     try:
-        services.key_narrow_scopes(actor=_principal(request), key=key, context=context_of(request))
+        services.key_narrow_scopes(actor=request.principal, key=key, context=context_of(request))
     except (ValidationError, PermissionDenied) as error:
         messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
     else:
@@ -225,11 +216,11 @@ def key_narrow_view(request, pk: int):
 @require_POST
 @sudo_required
 def key_network_alert_view(request, pk: int):
-    key = selectors.key_get(_principal(request), pk)
+    key = selectors.key_get(request.principal, pk)
     enabled = request.POST.get("enabled") == "on"
     try:
         services.key_set_network_alert(
-            actor=_principal(request), key=key, enabled=enabled, context=context_of(request)
+            actor=request.principal, key=key, enabled=enabled, context=context_of(request)
         )
     except (ValidationError, PermissionDenied) as error:
         messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
@@ -241,60 +232,47 @@ def key_network_alert_view(request, pk: int):
 
 @tenant_view()
 def key_revoke_view(request, pk: int):
-    key = selectors.key_get(_principal(request), pk)
+    key = selectors.key_get(request.principal, pk)
     if key.revoked_at is not None:
         messages.error(request, services.ALREADY_REVOKED)
         return redirect("keys:detail", slug=request.tenant.slug, pk=key.pk)
     form = forms.KeyRevokeForm(_posted(request))
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            try:
-                services.key_revoke(
-                    actor=_principal(request),
-                    key=key,
-                    reason=form.cleaned_data["reason"],
-                    context=context_of(request),
-                )
-            except ValidationError as error:
-                messages.error(request, error.messages[0])
-            else:
-                messages.success(request, f"Key “{key.name}” ({key.hint}) revoked.")
-            return redirect("keys:detail", slug=request.tenant.slug, pk=key.pk)
-    return render(
-        request, "keys/apikey_confirm_revoke.html", {"key": key, "form": form}, status=status
-    )
+    if form.is_bound and form.is_valid():
+        try:
+            services.key_revoke(
+                actor=request.principal,
+                key=key,
+                reason=form.cleaned_data["reason"],
+                context=context_of(request),
+            )
+        except ValidationError as error:
+            messages.error(request, error.messages[0])
+        else:
+            messages.success(request, f"Key “{key.name}” ({key.hint}) revoked.")
+        return redirect("keys:detail", slug=request.tenant.slug, pk=key.pk)
+    return _form_page(request, "keys/apikey_confirm_revoke.html", {"key": key, "form": form})
 
 
 @tenant_view()
 @sudo_required
 def key_rotate_view(request, pk: int):
-    key = selectors.key_get(_principal(request), pk)
+    key = selectors.key_get(request.principal, pk)
     form = forms.KeyRotateForm(_posted(request))
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            try:
-                new, token = services.key_rotate(
-                    actor=_principal(request),
-                    key=key,
-                    grace=form.cleaned_data["grace"],
-                    context=context_of(request),
-                )
-            except (ValidationError, PermissionDenied) as error:
-                form.add_service_error(error)
-            else:
-                return _created_page(
-                    request,
-                    new,
-                    token,
-                    previous=new.rotated_from,
-                    back=_back_to_owner(request, new),
-                )
-    context = {"key": key, "form": form, "rotatable": key.status() in ("active", "expiring")}
-    return render(request, "keys/apikey_rotate.html", context, status=status)
+    rotated, result = _submit(
+        form,
+        lambda: services.key_rotate(
+            actor=request.principal,
+            key=key,
+            grace=form.cleaned_data["grace"],
+            context=context_of(request),
+        ),
+    )
+    if rotated:
+        new, token = result
+        back = _back_to_owner(request, new)
+        return _created_page(request, new, token, previous=new.rotated_from, back=back)
+    context = {"key": key, "form": form, "rotatable": key.is_rotatable()}
+    return _form_page(request, "keys/apikey_rotate.html", context)
 
 
 def _back_to_owner(request, key) -> str:
@@ -311,20 +289,16 @@ def _back_to_owner(request, key) -> str:
 def tenant_policy_view(request):
     initial = forms.TenantPolicyForm.initial_for(request.tenant)
     form = forms.TenantPolicyForm(_posted(request), initial=initial)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            try:
-                account_services.tenant_policy_update(
-                    actor=request.principal, context=context_of(request), **form.cleaned_data
-                )
-            except (ValidationError, PermissionDenied) as error:
-                form.add_service_error(error)
-            else:
-                messages.success(request, "Key policy saved.")
-                return redirect("keys:policy", slug=request.tenant.slug)
-    return render(request, "keys/tenant_policy.html", {"form": form}, status=status)
+    saved, _ = _submit(
+        form,
+        lambda: account_services.tenant_policy_update(
+            actor=request.principal, context=context_of(request), **form.cleaned_data
+        ),
+    )
+    if saved:
+        messages.success(request, "Key policy saved.")
+        return redirect("keys:policy", slug=request.tenant.slug)
+    return _form_page(request, "keys/tenant_policy.html", {"form": form})
 
 
 @tenant_view(roles.Action.SERVICE_IDS_READ)
