@@ -3,7 +3,6 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -12,15 +11,12 @@ from django.utils.cache import patch_cache_control
 from audit.admin import AuditedModelAdmin
 from audit.services import Actor
 from common.request import context_of
-from keys.models import EXPIRING_SOON, ApiKey
+from keys.models import EXPIRING_SOON, ApiKey, KeyStatus
 from keys.services import key_lookup_token, key_revoke
 
 ADMIN_REVOKE_REASON = "Revoked by an operator in the admin."
 REVOKED_COUNT = "Revoked %(count)d key(s); %(skipped)d were already revoked."
-
-
-def _usable(now) -> Q:
-    return Q(revoked_at=None) & (Q(expires_at=None) | Q(expires_at__gt=now))
+SHOWN_STATUSES = (KeyStatus.ACTIVE, KeyStatus.EXPIRED, KeyStatus.REVOKED)
 
 
 class KindFilter(admin.SimpleListFilter):
@@ -43,15 +39,15 @@ class StatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
+        return [(status, status.label) for status in SHOWN_STATUSES]
 
     def queryset(self, request, queryset):
         now = timezone.now()
-        if self.value() == "active":
-            return queryset.filter(_usable(now))
-        if self.value() == "expired":
+        if self.value() == KeyStatus.ACTIVE:  # usable: expiring and rotated (in grace) too
+            return queryset.usable(now)
+        if self.value() == KeyStatus.EXPIRED:
             return queryset.filter(revoked_at=None, expires_at__lte=now)
-        if self.value() == "revoked":
+        if self.value() == KeyStatus.REVOKED:
             return queryset.exclude(revoked_at=None)
         return queryset
 
@@ -66,7 +62,7 @@ class ExpiringSoonFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() == "7d":
             now = timezone.now()
-            return queryset.filter(_usable(now), expires_at__lte=now + EXPIRING_SOON)
+            return queryset.usable(now).filter(expires_at__lte=now + EXPIRING_SOON)
         return queryset
 
 

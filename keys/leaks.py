@@ -18,7 +18,6 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -30,7 +29,7 @@ from accounts.models import LeakPolicy
 from audit.actions import Outcome
 from audit.services import Actor
 from common.request import RequestContext
-from keys import notifications, tokens
+from keys import conf, notifications, tokens
 from keys.models import ApiKey
 from keys.services import key_revoke
 
@@ -94,7 +93,7 @@ def verify_report(body: bytes, key_id: str | None, signature: str | None) -> str
     key configured as ``key_id``; raise ReportRefused otherwise."""
     if not key_id or not signature:
         raise ReportRefused(Refusal.UNSIGNED, (key_id or "")[:64])
-    pem = settings.KEYWARD_LEAK_REPORT_PUBLIC_KEYS.get(key_id)
+    pem = conf.settings.LEAK_REPORT_PUBLIC_KEYS.get(key_id)
     if not isinstance(pem, str):
         raise ReportRefused(Refusal.UNKNOWN_KEY_ID, key_id[:64])
     try:

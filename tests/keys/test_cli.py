@@ -16,6 +16,7 @@ from keys import services, tokens
 from keys.management.commands import issue_service_key as issue_command
 from keys.management.commands import revoke_key as revoke_command
 from keys.management.commands.issue_service_key import BAD_EXPIRES_IN
+from keys.management.errors import NO_SUCH_TENANT
 from keys.models import ApiKey
 from keys.scopes import NO_SCOPES, UNKNOWN_SCOPE
 from tests import factories
@@ -101,7 +102,7 @@ def test_never_expiring_key_needs_a_tenant_that_allows_it(tenant, bot):
         ({"--expires-in": "2w"}, BAD_EXPIRES_IN),
         ({"--expires-in": "0d"}, BAD_EXPIRES_IN),
         ({"--expires-in": "400d"}, services.EXPIRY_TOO_LONG % {"days": 365}),
-        ({"--tenant": "nope"}, issue_command.NO_SUCH_TENANT % "nope"),
+        ({"--tenant": "nope"}, NO_SUCH_TENANT % "nope"),
         ({"--service-id": "ghost"}, issue_command.NO_SUCH_SERVICE_ID % ("ghost", "acme")),
         (
             {"--service-id": "owner@acme.example"},  # never a person

@@ -1,15 +1,12 @@
 """Create a service ID in a tenant (audited as a CLI action)."""
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from accounts.models import Tenant
 from accounts.roles import Role
 from accounts.services import service_id_create
 from audit.services import Actor
-from keys.management.errors import command_error
-
-NO_SUCH_TENANT = "No tenant with slug %r."
+from keys.management.errors import command_error, tenant_get
 
 
 class Command(BaseCommand):
@@ -24,10 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--description", default="")
 
     def handle(self, *args, tenant: str, name: str, role: str, description: str, **options):
-        try:
-            found = Tenant.objects.get(slug=tenant)
-        except Tenant.DoesNotExist:
-            raise CommandError(NO_SUCH_TENANT % tenant) from None
+        found = tenant_get(tenant)
         try:
             service_id = service_id_create(
                 tenant=found,

@@ -11,12 +11,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from accounts.models import ServiceID, Tenant
+from accounts.models import ServiceID
 from audit.services import Actor
-from keys.management.errors import command_error
+from keys.management.errors import command_error, tenant_get
 from keys.services import key_issue
 
-NO_SUCH_TENANT = "No tenant with slug %r."
 NO_SUCH_SERVICE_ID = "No service ID named %r in tenant %r."
 BAD_EXPIRES_IN = "--expires-in: use a number of days or hours (30d, 12h) or 'never'."
 _DURATION = re.compile(r"(?P<count>[1-9][0-9]{0,5})(?P<unit>[dh])")
@@ -48,10 +47,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         now = timezone.now()
         expires_at = parse_expires_in(options["expires_in"], now)
-        try:
-            tenant = Tenant.objects.get(slug=options["tenant"])
-        except Tenant.DoesNotExist:
-            raise CommandError(NO_SUCH_TENANT % options["tenant"]) from None
+        tenant = tenant_get(options["tenant"])
         try:
             service_id = ServiceID.objects.for_tenant(tenant).get(name=options["service_id"])
         except ServiceID.DoesNotExist:

@@ -3,13 +3,11 @@
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import Tenant
 from audit.services import Actor
-from keys.management.errors import command_error
+from keys.management.errors import command_error, tenant_get
 from keys.models import ApiKey
 from keys.services import key_revoke
 
-NO_SUCH_TENANT = "No tenant with slug %r."
 NO_SUCH_KEY = "No key %s in tenant %r."
 
 
@@ -22,10 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--reason", required=True)
 
     def handle(self, *args, tenant: str, key_id: int, reason: str, **options):
-        try:
-            found = Tenant.objects.get(slug=tenant)
-        except Tenant.DoesNotExist:
-            raise CommandError(NO_SUCH_TENANT % tenant) from None
+        found = tenant_get(tenant)
         try:
             key = ApiKey.objects.for_tenant(found).select_related("tenant").get(pk=key_id)
         except ApiKey.DoesNotExist:
