@@ -139,6 +139,11 @@ class KeywardApiView(APIView):
     _throttle_checked = False  # DRF checks throttles again in initial(): count a request once
     schema = KeywardAutoSchema()
 
+    @property
+    def allowed_methods(self):
+        # OPTIONS answers 405 (no metadata_class): the Allow header does not offer it.
+        return [m for m in super().allowed_methods if m != "OPTIONS"]
+
     def check_permissions(self, request):
         # SECURITY: count the key's request before its scopes are checked, so that a key cannot
         # send refused requests (each one an audit event) faster than its rate.

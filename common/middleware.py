@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.utils.cache import patch_cache_control
 
 PAYLOAD_TOO_LARGE = "The request body is larger than %(limit)d bytes."
 
@@ -28,3 +29,22 @@ class BodySizeMiddleware:
             detail = PAYLOAD_TOO_LARGE % {"limit": limit}
             return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class PrivatePagesMiddleware:
+    """Keep every page that depends on who is logged in out of shared and browser caches.
+
+    A page that read the session (the portal's tenant pages with keys, members or audit data,
+    the account pages, the admin) gets ``Cache-Control: no-store, private``, unless its view
+    already said how it may be cached. Outside SessionMiddleware, so it sees what the view did.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        if session is not None and session.accessed and not response.has_header("Cache-Control"):
+            patch_cache_control(response, no_store=True, private=True)
+        return response

@@ -52,6 +52,8 @@ MIDDLEWARE = [
     # Answers a malformed API credential for the view (process_view): after the request id and
     # the security headers, before CSRF.
     "api.middleware.MalformedBearerMiddleware",
+    # Outside SessionMiddleware: every page that read the session is no-store.
+    "common.middleware.PrivatePagesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -10,13 +10,23 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+def _database_answers() -> bool:
+    # A kept connection the server dropped (restart, failover, idle timeout) fails once: reconnect
+    # and ask again before calling a healthy database down.
+    for _ in range(2):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return True
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            connection.close()
+    return False
+
+
 def readyz(request):
     """Answer 200 when the database and the cache answer, else 503 naming what failed."""
     failed = []
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception:  # noqa: BLE001 - any failure means not ready
+    if not _database_answers():
         failed.append("database")
     try:
         cache.set("keyward:readyz", 1, 5)

@@ -368,3 +368,9 @@ def test_api_writes_need_no_csrf_token_because_no_cookie_authenticates(world):
         headers={"Authorization": f"Bearer {world.user_token}"},
     )
     assert response.status_code == 200
+
+
+def test_options_answers_405_and_allow_does_not_offer_it(api_client, world):
+    response = api_client.options("/api/v1/keys/", **bearer(world.user_token))
+    assert response.status_code == 405
+    assert "OPTIONS" not in response["Allow"] and "GET" in response["Allow"]
