@@ -23,10 +23,11 @@ from audit.services import Actor
 from common import ratelimit
 from common.request import context_of, decide
 from keys import leaks, selectors, services
+from keys.models import KeyStatus
 from keys.scopes import ceiling_for
 
 KEY_KINDS = ["personal", "service"]
-KEY_STATUSES = ["active", "expiring", "rotated", "expired", "revoked"]
+KEY_STATUSES = KeyStatus.values
 PRINCIPAL_KINDS = ["user", "service_id"]
 
 
