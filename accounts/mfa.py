@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
-from django_otp import devices_for_user
+from django_otp import devices_for_user, verify_token
 
 import audit
 from accounts import conf
@@ -86,26 +86,41 @@ def _clean_code(code: str) -> str:
     return "".join((code or "").split())
 
 
-def code_devices(user: User, code: str) -> list:
+def code_devices(user: User, code: str, *, for_verify: bool = False) -> list:
     """Return the confirmed devices that ``code`` goes to: six digits go to the authenticator
-    apps, anything else to the backup codes (so a mistyped TOTP code never throttles them)."""
+    apps, anything else to the backup codes (so a mistyped TOTP code never throttles them).
+
+    ``for_verify`` locks them (select_for_update): call it inside a transaction.
+    """
     code = _clean_code(code)
     if not code or len(code) > 32:
         return []
     is_totp = code.isdigit() and len(code) == 6
     return [
         device
-        for device in devices_for_user(user, confirmed=True)
+        for device in devices_for_user(user, confirmed=True, for_verify=for_verify)
         if isinstance(device, BackupCodeDevice) != is_totp
     ]
 
 
 def verify_any(user: User, code: str):
-    """Return the confirmed device that accepts ``code`` (see ``code_devices``), or None."""
-    for device in code_devices(user, code):
-        if device.verify_token(_clean_code(code)):
-            return device
+    """Return the confirmed device that accepts ``code`` (see ``code_devices``), or None.
+
+    As django-otp's ``match_token``: the devices are read under a row lock in one transaction,
+    so of two requests with the same code only the first passes (the second reads the time
+    step the first used).
+    """
+    with transaction.atomic():
+        for device in code_devices(user, code, for_verify=True):
+            if device.verify_token(_clean_code(code)):
+                return device
     return None
+
+
+def verify_pending(user: User, device: AuthenticatorDevice, code: str):
+    """Return ``device`` (an authenticator being enrolled) reloaded, if it accepts ``code``,
+    else None; under a row lock, as django-otp's ``verify_token``."""
+    return verify_token(user, device.persistent_id, _clean_code(code))
 
 
 def device_retry_after(devices, now=None) -> int | None:

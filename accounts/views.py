@@ -182,7 +182,7 @@ def _enrol(request, *, adding: bool):
     if request.method == "POST" and form.is_valid():
         if _account_wait(request, user, form) or _device_wait(request, user, [device], form):
             status = 429
-        elif device.verify_token(form.cleaned_data["code"].strip()):
+        elif mfa.verify_pending(user, device, form.cleaned_data["code"]) is not None:
             mfa.totp_confirm(user=user, device=device, context=context_of(request))
             if adding:
                 messages.success(request, "Authenticator added.")
