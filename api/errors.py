@@ -13,7 +13,8 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import set_rollback
 
-from common.middleware import PAYLOAD_TOO_LARGE
+from common.middleware import CACHE_UNAVAILABLE, PAYLOAD_TOO_LARGE
+from common.ratelimit import CacheUnavailable
 from keys.authentication import REALM
 
 logger = logging.getLogger("django.request")
@@ -85,6 +86,9 @@ def api_exception_handler(exc, context):
     Http404 → 404 ``not_found``; DRF exceptions keep their status with a stable code.
     """
     set_rollback()
+    if isinstance(exc, CacheUnavailable):
+        headers = {"Retry-After": str(exc.retry_after)}
+        return _error("cache_unavailable", CACHE_UNAVAILABLE, 503, headers)
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return _error("payload_too_large", PAYLOAD_TOO_LARGE % {"limit": limit}, 413)

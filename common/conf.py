@@ -30,5 +30,10 @@ settings = AppSettings(
     {
         # Proxies (addresses or CIDRs) whose X-Forwarded-For hop is trusted to name the client.
         "TRUSTED_PROXIES": [],
+        # When the shared cache (Redis) cannot be reached: "open" serves on, with per-process
+        # limits instead of shared ones (logged); "closed" answers 503 with Retry-After.
+        "CACHE_FAILURE": "open",
+        # Seconds a process stops asking a cache that failed before it tries again.
+        "CACHE_RETRY_SECONDS": 5,
     }
 )

@@ -4,7 +4,10 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.utils.cache import patch_cache_control
 
+from common.ratelimit import CacheUnavailable
+
 PAYLOAD_TOO_LARGE = "The request body is larger than %(limit)d bytes."
+CACHE_UNAVAILABLE = "Keyward cannot check its rate limits right now: try again shortly."
 
 
 class BodySizeMiddleware:
@@ -47,4 +50,22 @@ class PrivatePagesMiddleware:
         session = getattr(request, "session", None)
         if session is not None and session.accessed and not response.has_header("Cache-Control"):
             patch_cache_control(response, no_store=True, private=True)
+        return response
+
+
+class CacheUnavailableMiddleware:
+    """Answer 503 with Retry-After when a view needed the shared cache and it is down under
+    KEYWARD_CACHE_FAILURE=closed (the API answers the same as JSON: api/errors.py)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, CacheUnavailable):
+            return None
+        response = HttpResponse(CACHE_UNAVAILABLE, status=503, content_type="text/plain")
+        response["Retry-After"] = str(exception.retry_after)
         return response

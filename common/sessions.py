@@ -1,15 +1,17 @@
-"""Sessions whose keys are not secrets at rest: the database and the cache hold only a digest.
+"""Sessions whose keys are not secrets at rest: the database holds only a digest of each.
 
-Django's ``cached_db`` store names the row and the cache entry by the session key itself, which
-is the ``sessionid`` cookie: a copy of ``django_session`` (a ``pg_dump``, a replica, a backup) or
-of the cache's keys is a set of live sessions. This store keeps the cookie's SHA-256 instead, as
-Keyward keeps keys, so what is at rest cannot be replayed as a cookie. Set as ``SESSION_ENGINE``.
+Django's session stores name the row (and a cache entry) by the session key itself, which is the
+``sessionid`` cookie: a copy of ``django_session`` (a ``pg_dump``, a replica, a backup) is a set
+of live sessions. This store keeps the cookie's SHA-256 instead, as Keyward keeps keys, so what is
+at rest cannot be replayed as a cookie. Sessions live in the database only: the portal is not the
+hot path, and a cache that is down, or comes back with entries a logout could not delete, can
+neither lose nor revive a session. Set as ``SESSION_ENGINE``.
 """
 
 import hashlib
 import re
 
-from django.contrib.sessions.backends import cached_db
+from django.contrib.sessions.backends import db
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS
 from django.utils import timezone
 
@@ -19,25 +21,16 @@ _SESSION_KEY = re.compile(f"[{re.escape(VALID_KEY_CHARS)}]{{32}}")
 
 
 def stored_key(session_key: str) -> str:
-    """Return what the database and the cache hold for ``session_key``: 160 bits of its SHA-256
+    """Return what the database holds for ``session_key``: 160 bits of its SHA-256
     (``django_session.session_key`` is 40 characters)."""
     return hashlib.sha256(session_key.encode()).hexdigest()[:40]
 
 
-class SessionStore(cached_db.SessionStore):
-    """``cached_db`` with the session key replaced by its digest wherever it is stored."""
-
-    cache_key_prefix = "keyward.session."
+class SessionStore(db.SessionStore):
+    """The database store, with the session key replaced by its digest wherever it is stored."""
 
     def _validate_session_key(self, key) -> bool:
         return bool(key) and _SESSION_KEY.fullmatch(key) is not None
-
-    @property
-    def cache_key(self) -> str:
-        return self.cache_key_prefix + stored_key(self._get_or_create_session_key())
-
-    async def acache_key(self) -> str:
-        return self.cache_key_prefix + stored_key(await self._aget_or_create_session_key())
 
     def _stored_row(self):
         return self.model.objects.filter(
@@ -57,19 +50,13 @@ class SessionStore(cached_db.SessionStore):
         return row
 
     def exists(self, session_key) -> bool:
-        if not session_key:
-            return False
-        digest = stored_key(session_key)
-        return (self.cache_key_prefix + digest) in self._cache or (
-            self.model.objects.filter(session_key=digest).exists()
+        return bool(session_key) and (
+            self.model.objects.filter(session_key=stored_key(session_key)).exists()
         )
 
     async def aexists(self, session_key) -> bool:
-        if not session_key:
-            return False
-        digest = stored_key(session_key)
-        return await self._cache.ahas_key(self.cache_key_prefix + digest) or (
-            await self.model.objects.filter(session_key=digest).aexists()
+        return bool(session_key) and (
+            await self.model.objects.filter(session_key=stored_key(session_key)).aexists()
         )
 
     def create_model_instance(self, data):
@@ -85,13 +72,9 @@ class SessionStore(cached_db.SessionStore):
     def delete(self, session_key=None) -> None:
         session_key = session_key or self.session_key
         if session_key:
-            digest = stored_key(session_key)
-            self.model.objects.filter(session_key=digest).delete()
-            self._cache.delete(self.cache_key_prefix + digest)
+            self.model.objects.filter(session_key=stored_key(session_key)).delete()
 
     async def adelete(self, session_key=None) -> None:
         session_key = session_key or self.session_key
         if session_key:
-            digest = stored_key(session_key)
-            await self.model.objects.filter(session_key=digest).adelete()
-            await self._cache.adelete(self.cache_key_prefix + digest)
+            await self.model.objects.filter(session_key=stored_key(session_key)).adelete()

@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
+    # Innermost: a view's CacheUnavailable (KEYWARD_CACHE_FAILURE=closed) becomes a 503.
+    "common.middleware.CacheUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -111,6 +113,15 @@ CACHES = {
     if _cache_url
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "keyward"}
 }
+if CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    # A Redis that is down or hung costs a request at most this long (KEYWARD_CACHE_FAILURE
+    # says what happens then), never the OS's connect timeout.
+    _cache_timeout = env.float("KEYWARD_CACHE_TIMEOUT", default=0.25)
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {"socket_connect_timeout": _cache_timeout, "socket_timeout": _cache_timeout}
+    )
+# "open": a lost Redis degrades rate limits to per-process ones; "closed": 503 (common/conf.py).
+KEYWARD_CACHE_FAILURE = env.str("KEYWARD_CACHE_FAILURE", default="open")
 
 # --- Authentication -------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -137,7 +148,7 @@ OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Keyward")
 OTP_TOTP_THROTTLE_FACTOR = 1
 
 # --- Sessions and cookies -------------------------------------------------------------------
-# The cached_db store, with only a digest of each session key in the database and the cache.
+# The database store, with only a digest of each session key at rest (common/sessions.py).
 SESSION_ENGINE = "common.sessions"
 SESSION_COOKIE_AGE = int(timedelta(hours=12).total_seconds())
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

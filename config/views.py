@@ -4,6 +4,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 
+from common import conf
+
 
 def healthz(request):
     """Answer 200 while the process is up."""
@@ -23,17 +25,27 @@ def _database_answers() -> bool:
     return False
 
 
-def readyz(request):
-    """Answer 200 when the database and the cache answer, else 503 naming what failed."""
-    failed = []
-    if not _database_answers():
-        failed.append("database")
+def _cache_answers() -> bool:
     try:
         cache.set("keyward:readyz", 1, 5)
-        if cache.get("keyward:readyz") != 1:
-            failed.append("cache")
-    except Exception:  # noqa: BLE001
-        failed.append("cache")
+        return cache.get("keyward:readyz") == 1
+    except Exception:  # noqa: BLE001 - any failure means the cache is not there
+        return False
+
+
+def readyz(request):
+    """Answer 200 when the database and the cache answer, else 503 naming what failed.
+
+    A cache that does not answer is only ``degraded`` (200) under KEYWARD_CACHE_FAILURE=open:
+    the workers serve on with per-process limits, so a load balancer must not take them all out.
+    """
+    failed, degraded = [], []
+    if not _database_answers():
+        failed.append("database")
+    if not _cache_answers():
+        (failed if conf.settings.CACHE_FAILURE == "closed" else degraded).append("cache")
     if failed:
         return JsonResponse({"status": "unavailable", "failed": failed}, status=503)
+    if degraded:
+        return JsonResponse({"status": "ok", "degraded": degraded})
     return JsonResponse({"status": "ok"})

@@ -10,12 +10,12 @@ the ORM would apply, so the instances are exactly what ``select_related`` would 
 import time
 from datetime import datetime
 
-from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 from django.db.models.expressions import Col
 from django.utils import timezone
 
 from accounts.models import Membership, ServiceID, Tenant, User
+from common import ratelimit
 from common.db import prepared_cursor
 from keys.models import ApiKey
 from keys.networks import ip_allowed
@@ -171,7 +171,7 @@ def mark_used(key: ApiKey, ip: str | None) -> None:
     if len(_marked) > MAX_MARKS:
         _marked.clear()
     _marked[key.pk] = now
-    if cache.add(f"kw:lu:{key.pk}", 1, LAST_USED_INTERVAL):
+    if ratelimit.add(f"kw:lu:{key.pk}", LAST_USED_INTERVAL):
         used_at = timezone.now()
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=used_at, last_used_ip=ip)
         key.last_used_at, key.last_used_ip = used_at, ip

@@ -78,11 +78,13 @@ def _clear_cache():
     from django.core.cache import cache
 
     from api.base import forget_log_marks
+    from common.ratelimit import reset_fallback
     from keys.throttling import reset_process_state
 
     cache.clear()
     reset_process_state()
     forget_log_marks()
+    reset_fallback()
     yield
 
 
