@@ -17,7 +17,6 @@ DEFAULTS: dict[str, Any] = {
     "FAILED_AUTH_RATE": "60/min",
     "USAGE_ROLLUP_DELAY": 60,  # seconds an API request event waits before it is rolled up
     "LEAK_REPORT_PUBLIC_KEYS": MappingProxyType({}),  # key id -> PEM of an ECDSA P-256 key
-    "BASE_URL": "http://127.0.0.1:8000",
 }
 
 settings = AppSettings(DEFAULTS)

@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 from rest_framework import exceptions
 
 import audit
@@ -32,6 +31,7 @@ from common.request import RequestContext
 from keys import conf, notifications, tokens
 from keys.models import ApiKey
 from keys.services import key_revoke
+from keys.services.issue import _now
 
 SIGNATURE_HEADER = "Keyward-Signature"
 KEY_ID_HEADER = "Keyward-Key-Id"
@@ -185,7 +185,7 @@ def key_leak_handle(
     parsed = tokens.parse(token)
     if parsed is None:
         return Finding(None, False, Action.NONE)
-    now = now or timezone.now()
+    now = now or _now()
     key = (
         ApiKey.objects.select_for_update(of=("self",))
         .select_related("tenant", "user", "service_id")
@@ -234,7 +234,7 @@ def key_leak_report(
 def key_exposure_handle(*, key: ApiKey, path: str, now: datetime | None = None) -> str:
     """Apply the tenant's leak policy to a key that was sent in a URL query string (it is in
     access logs and proxies now). Returns the Action; e-mails at most once an hour per key."""
-    now = now or timezone.now()
+    now = now or _now()
     locked = (
         ApiKey.objects.select_for_update(of=("self",))
         .select_related("tenant", "user", "service_id")

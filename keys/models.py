@@ -122,6 +122,11 @@ class ApiKey(models.Model):
         return self.user if self.user_id else self.service_id
 
     @property
+    def owner_description(self) -> str:
+        """Return the owner's e-mail address, or "service ID <name>"."""
+        return self.user.email if self.user_id else f"service ID {self.service_id.name}"
+
+    @property
     def is_personal(self) -> bool:
         return self.user_id is not None
 

@@ -56,10 +56,9 @@ def send_on_commit(subject: str, body: str, recipients: list[str]) -> None:
 
 
 def _describe(key: ApiKey) -> str:
-    owner = key.user.email if key.user_id else f"service ID {key.service_id.name}"
     return (
         f"Key: {key.name} ({key.hint})\n"
-        f"Owner: {owner}\n"
+        f"Owner: {key.owner_description}\n"
         f"Tenant: {key.tenant.name} ({key.tenant.slug})\n"
     )
 

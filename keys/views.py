@@ -16,7 +16,7 @@ from accounts import services as account_services
 from accounts.decorators import sudo_required, tenant_view
 from common.http import no_store
 from common.request import context_of
-from keys import conf, forms, selectors, services
+from keys import forms, selectors, services
 from keys.charts import usage_chart
 from keys.scopes import describe
 
@@ -47,7 +47,7 @@ def _created_page(request, key, token: str, *, previous=None, back: str):
         "scopes": _scopes(key),
         "previous": previous,
         "back": back,
-        "api_example_url": conf.settings.BASE_URL.rstrip("/") + API_EXAMPLE_PATH,
+        "api_example_url": account_services.absolute_url(API_EXAMPLE_PATH),
     }
     return no_store(render(request, "keys/apikey_created.html", context))
 

@@ -46,7 +46,7 @@ class LookupResult:
             ("Key", f"{key.name} ({key.hint}), id {key.pk}"),
             ("Kind", "personal access token" if key.is_personal else "service key"),
             ("Tenant", f"{key.tenant.slug} ({key.tenant.name})"),
-            ("Owner", key.user.email if key.user_id else f"service ID {key.service_id.name}"),
+            ("Owner", key.owner_description),
             ("Status", str(key.status(now))),
             ("Scopes", ", ".join(key.scopes) or "none"),
             ("Created", when(key.created_at)),
