@@ -52,7 +52,8 @@ class Clock:
 def _one_rate_window(monkeypatch):
     """Pin the per-IP counters' clock mid-window: a test never straddles two fixed windows."""
     pinned = time.time() // 3600 * 3600 + 30
-    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: pinned))
+    clock = SimpleNamespace(time=lambda: pinned, monotonic=time.monotonic)
+    monkeypatch.setattr(ratelimit, "time", clock)
 
 
 @pytest.fixture
