@@ -17,6 +17,8 @@ from accounts.models import (
     BackupCodeDevice,
     User,
 )
+from audit.services import Actor
+from common import ratelimit
 from common.request import RequestContext
 
 BACKUP_CODE_COUNT = 10
@@ -137,6 +139,30 @@ def device_retry_after(devices, now=None) -> int | None:
     return max(1, math.ceil(min(waits))) if waits else None
 
 
+@transaction.atomic
+def second_factor_verified(
+    *, user: User, device, sudo: bool = False, context: RequestContext | None = None
+) -> None:
+    """Audit a code ``device`` accepted: ``mfa.verified`` (``mfa.sudo_verified`` when it opens
+    sensitive actions), then ``mfa.backup_code_used`` with the codes left for a backup code."""
+    kind = "backup_code" if isinstance(device, BackupCodeDevice) else "totp"
+    audit.record(
+        "mfa.sudo_verified" if sudo else "mfa.verified",
+        actor=user,
+        target=user,
+        context=context,
+        metadata={"device": kind},
+    )
+    if kind == "backup_code":
+        audit.record(
+            "mfa.backup_code_used",
+            actor=user,
+            target=user,
+            context=context,
+            metadata={"remaining": device.remaining},
+        )
+
+
 # --- Account-wide failure counter ---------------------------------------------------------------
 
 
@@ -154,6 +180,45 @@ def retry_after(user: User, now=None) -> int | None:
     delay = min(timedelta(seconds=2 ** (user.failed_auth_count - BACKOFF_AFTER)), MAX_BACKOFF)
     wait = (user.last_failed_auth_at + delay - now).total_seconds()
     return int(wait) + 1 if wait > 0 else None
+
+
+def login_ip_wait(context: RequestContext | None) -> int | None:
+    """Count a login attempt from the client's address; return the seconds it must wait when
+    over KEYWARD_LOGIN_IP_RATE, else None."""
+    ip = context.ip if context is not None else None
+    return ratelimit.hit("login-ip", ip or "-", conf.settings.LOGIN_IP_RATE)
+
+
+def attempt_wait(user: User, devices=()) -> tuple[int | None, str]:
+    """Return ``(seconds, limit)`` before ``user`` may try again: the account's back-off or
+    lock (``"account"``, 0 when locked), else that of ``devices`` (``"device"``); None if now."""
+    wait = retry_after(user)
+    if wait is not None:
+        return wait, "account"
+    return device_retry_after(devices), "device"
+
+
+def attempt_throttled(
+    *,
+    user: User | None,
+    wait: int,
+    limit: str,
+    email: str = "",
+    context: RequestContext | None = None,
+) -> None:
+    """Audit an attempt refused unchecked (``auth.login_throttled``): by the per-address limit
+    (``limit="ip"``, no user yet: the e-mail typed), or by the account's or an authenticator's
+    back-off. It is no failed attempt: it is not counted against the account."""
+    metadata = {"retry_after": wait}
+    metadata.update({"locked": wait == 0} if limit == "account" else {"limit": limit})
+    audit.record(
+        "auth.login_throttled",
+        actor=user if user is not None else Actor.anonymous(email),
+        target=user,
+        outcome="denied",
+        context=context,
+        metadata=metadata,
+    )
 
 
 def refusal_message(wait: int) -> str:

@@ -16,9 +16,10 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
+from django_otp.forms import otp_verification_failed
 
 import audit
-from accounts import conf, mfa, roles, selectors, services
+from accounts import mfa, roles, selectors, services
 from accounts.decorators import mark_sudo, sudo_required, tenant_view
 from accounts.forms import (
     AcceptInvitationForm,
@@ -33,7 +34,6 @@ from accounts.forms import (
 )
 from accounts.models import AuthenticatorDevice, User
 from audit.services import Actor
-from common import ratelimit
 from common.http import no_store
 from common.request import context_of
 
@@ -52,38 +52,54 @@ def _safe_next(request, default: str) -> str:
     return default
 
 
-def _refuse_throttled(request, user: User, form, wait: int, *, field=None, **metadata) -> bool:
-    """Record the refusal, put its "try again in …" message on ``form``; return True."""
-    audit.record(
-        "auth.login_throttled",
-        actor=user,
-        target=user,
-        outcome="denied",
-        context=context_of(request),
-        metadata={"retry_after": wait, **metadata},
-    )
-    form.add_error(field, mfa.refusal_message(wait))
+def _refused(request, user: User, form, devices=()) -> bool:
+    """Refuse, unchecked, an attempt while the account or ``devices`` back off (audited); put
+    the "try again in …" or lock message on ``form``; return whether it was refused."""
+    wait, limit = mfa.attempt_wait(user, devices)
+    if wait is None:
+        return False
+    mfa.attempt_throttled(user=user, wait=wait, limit=limit, context=context_of(request))
+    form.add_error("code" if limit == "device" else None, mfa.refusal_message(wait))
     return True
 
 
-def _account_wait(request, user: User, form) -> bool:
-    """Add the account's back-off or lock message to ``form``; return whether to refuse."""
-    wait = mfa.retry_after(user)
-    return wait is not None and _refuse_throttled(request, user, form, wait, locked=wait == 0)
-
-
-def _device_wait(request, user: User, devices, form) -> bool:
-    """Add the authenticators' own back-off message to ``form``; return whether to refuse.
-
-    A code refused unchecked is no failed attempt: it is not counted against the account.
-    """
-    wait = mfa.device_retry_after(devices)
-    return wait is not None and _refuse_throttled(
-        request, user, form, wait, field="code", limit="device"
-    )
+def _code_refused(request, user: User, form, device=None) -> None:
+    """Say the code is wrong; django-otp's signal has it counted and audited (accounts.signals)."""
+    otp_verification_failed.send(sender=type(form), user=user, request=request, device=device)
+    form.add_error("code", INVALID_CODE)
 
 
 # --- Login and second factor ----------------------------------------------------------------
+
+
+def _authenticate(request, form) -> tuple[User | None, int]:
+    """Return the user the form's credentials authenticate, or None with the form's error; and
+    the page's status (429 when refused unchecked).
+
+    The per-address limit and the account's back-off refuse unchecked (audited here);
+    ``authenticate()`` signals a wrong password, which accounts.signals audits and counts.
+    """
+    email = form.cleaned_data["email"]
+    context = context_of(request)
+    wait = mfa.login_ip_wait(context)
+    if wait is not None:
+        mfa.attempt_throttled(user=None, email=email, wait=wait, limit="ip", context=context)
+        form.add_error(None, IP_THROTTLED % {"seconds": wait})
+        return None, 429
+    user = User.objects.filter(email__iexact=email).first()
+    if user is not None and _refused(request, user, form):
+        return None, 429
+    authed = authenticate(request, email=email, password=form.cleaned_data["password"])
+    if authed is None:
+        form.add_error(None, INVALID_LOGIN)
+    return authed, 200
+
+
+def _second_step(request, user: User):
+    step = "accounts:mfa_verify" if mfa.has_confirmed_totp(user) else "accounts:mfa_enrol"
+    nxt = _safe_next(request, "")
+    url = reverse(step)
+    return redirect(f"{url}?next={nxt}" if nxt else url)
 
 
 def login_view(request):
@@ -92,57 +108,12 @@ def login_view(request):
     form = LoginForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
-        email = form.cleaned_data["email"]
-        wait = ratelimit.hit("login-ip", context_of(request).ip or "-", conf.settings.LOGIN_IP_RATE)
-        user = User.objects.filter(email__iexact=email).first()
-        if wait is not None:
-            audit.record(
-                "auth.login_throttled",
-                actor=Actor.anonymous(email),
-                outcome="denied",
-                context=context_of(request),
-                metadata={"retry_after": wait, "limit": "ip"},
-            )
-            form.add_error(None, IP_THROTTLED % {"seconds": wait})
-            status = 429
-        elif user is not None and _account_wait(request, user, form):
-            status = 429
-        else:
-            authed = authenticate(request, email=email, password=form.cleaned_data["password"])
-            if authed is None:
-                if user is not None:
-                    mfa.auth_failure(
-                        user=user, action="auth.login_failed", context=context_of(request)
-                    )
-                else:
-                    audit.record(
-                        "auth.login_failed",
-                        actor=Actor.anonymous(email),
-                        outcome="failure",
-                        context=context_of(request),
-                        metadata={"reason": "unknown e-mail"},
-                    )
-                form.add_error(None, INVALID_LOGIN)
-            else:
-                auth_login(request, authed)  # SECURITY: rotates the session key
-                audit.record(
-                    "auth.login_succeeded", actor=authed, target=authed, context=context_of(request)
-                )
-                step = (
-                    "accounts:mfa_verify"
-                    if mfa.has_confirmed_totp(authed)
-                    else "accounts:mfa_enrol"
-                )
-                nxt = _safe_next(request, "")
-                url = reverse(step)
-                return redirect(f"{url}?next={nxt}" if nxt else url)
-    response = render(
-        request,
-        "registration/login.html",
-        {"form": form, "next": _safe_next(request, "")},
-        status=status,
-    )
-    return response
+        user, status = _authenticate(request, form)
+        if user is not None:
+            auth_login(request, user)  # SECURITY: rotates the session key; audited by a signal
+            return _second_step(request, user)
+    context = {"form": form, "next": _safe_next(request, "")}
+    return render(request, "registration/login.html", context, status=status)
 
 
 def _qr_data_uri(url: str) -> str:
@@ -180,7 +151,7 @@ def _enrol(request, *, adding: bool):
     form = EnrolForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
-        if _account_wait(request, user, form) or _device_wait(request, user, [device], form):
+        if _refused(request, user, form, [device]):
             status = 429
         elif mfa.verify_pending(user, device, form.cleaned_data["code"]) is not None:
             mfa.totp_confirm(user=user, device=device, context=context_of(request))
@@ -197,13 +168,7 @@ def _enrol(request, *, adding: bool):
                 )
             )
         else:
-            mfa.auth_failure(
-                user=user,
-                action="mfa.verify_failed",
-                context=context_of(request),
-                metadata={"device": "totp (enrolment)"},
-            )
-            form.add_error("code", INVALID_CODE)
+            _code_refused(request, user, form, device)
     secret = base64.b32encode(device.bin_key).decode()
     context = {
         "form": form,
@@ -227,33 +192,18 @@ def mfa_verify_view(request, *, sudo: bool = False):
     status = 200
     if request.method == "POST" and form.is_valid():
         code = form.cleaned_data["code"]
-        if _account_wait(request, user, form) or _device_wait(
-            request, user, mfa.code_devices(user, code), form
-        ):
+        if _refused(request, user, form, mfa.code_devices(user, code)):
             status = 429
         else:
             device = mfa.verify_any(user, code)
             if device is None:
-                mfa.auth_failure(user=user, action="mfa.verify_failed", context=context_of(request))
-                form.add_error("code", INVALID_CODE)
+                _code_refused(request, user, form)
             else:
                 _finish_verification(request, device)
-                kind = "backup_code" if isinstance(device, mfa.BackupCodeDevice) else "totp"
-                audit.record(
-                    "mfa.sudo_verified" if sudo else "mfa.verified",
-                    actor=user,
-                    target=user,
-                    context=context_of(request),
-                    metadata={"device": kind},
+                mfa.second_factor_verified(
+                    user=user, device=device, sudo=sudo, context=context_of(request)
                 )
-                if kind == "backup_code":
-                    audit.record(
-                        "mfa.backup_code_used",
-                        actor=user,
-                        target=user,
-                        context=context_of(request),
-                        metadata={"remaining": device.remaining},
-                    )
+                if isinstance(device, mfa.BackupCodeDevice):
                     if device.remaining <= 3:
                         messages.warning(
                             request,
@@ -559,17 +509,11 @@ def invitation_accept_view(request):
                 else:
                     with contextlib.suppress(KeyError):
                         del request.session[INVITATION_SESSION_KEY]
+                    membership.user.login_via = "invitation"  # for the audit (accounts.signals)
                     auth_login(
                         request,
                         membership.user,
                         backend="django.contrib.auth.backends.ModelBackend",
-                    )
-                    audit.record(
-                        "auth.login_succeeded",
-                        actor=membership.user,
-                        target=membership.user,
-                        context=context_of(request),
-                        metadata={"via": "invitation"},
                     )
                     return redirect("accounts:mfa_enrol")
             else:

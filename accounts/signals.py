@@ -1,0 +1,58 @@
+"""Audit of logins and second-factor failures, as receivers of the framework's signals.
+
+``AccountsConfig.ready()`` connects them (as Django's ``AuthConfig`` connects
+``update_last_login``): ``user_logged_in`` and ``user_login_failed`` from ``django.contrib.auth``,
+``otp_verification_failed`` from django-otp. They carry the request; the events take its context.
+"""
+
+import audit
+from accounts import mfa
+from accounts.models import User
+from audit.services import Actor
+from common.request import context_of
+
+
+def _context(request):
+    return context_of(request) if request is not None else None
+
+
+def login_succeeded(sender, request, user, **kwargs) -> None:
+    """Record ``auth.login_succeeded``; a login by another way than the password form says so
+    in ``user.login_via`` (an invitee's first login: ``"invitation"``)."""
+    via = getattr(user, "login_via", None)
+    audit.record(
+        "auth.login_succeeded",
+        actor=user,
+        target=user,
+        context=_context(request),
+        metadata={"via": via} if via else None,
+    )
+
+
+def login_failed(sender, credentials, request=None, **kwargs) -> None:
+    """Count a wrong password against its account (``auth.login_failed``, and
+    ``auth.account_locked`` at the limit); an unknown e-mail is recorded as anonymous."""
+    email = credentials.get("email") or credentials.get("username") or ""
+    user = User.objects.filter(email__iexact=email).first() if email else None
+    if user is not None:
+        mfa.auth_failure(user=user, action="auth.login_failed", context=_context(request))
+        return
+    audit.record(
+        "auth.login_failed",
+        actor=Actor.anonymous(email),
+        outcome="failure",
+        context=_context(request),
+        metadata={"reason": "unknown e-mail"},
+    )
+
+
+def code_refused(sender, user, request=None, device=None, **kwargs) -> None:
+    """Count a wrong second-factor code against the account (``mfa.verify_failed``); ``device``
+    is the authenticator being enrolled, when the code was for that."""
+    enrolment = device is not None and not device.confirmed
+    mfa.auth_failure(
+        user=user,
+        action="mfa.verify_failed",
+        context=_context(request),
+        metadata={"device": "totp (enrolment)"} if enrolment else None,
+    )
