@@ -15,7 +15,14 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from accounts.principals import Principal
 from common.request import context_of, decide, update_context
 from keys import leaks, tokens
-from keys.lookup import Reason, key_by_digest, mark_used, refusal_reason
+from keys.lookup import (
+    Reason,
+    key_by_digest,
+    known_refusal,
+    mark_used,
+    refusal_reason,
+    remember_refusal,
+)
 from keys.throttling import failures
 
 INVALID_TOKEN = "Invalid or expired token."
@@ -68,35 +75,37 @@ class BearerKeyAuthentication(BaseAuthentication):
         exposed = leaks.query_token(request)
         if not credential.is_bearer and exposed is None:
             return None  # another scheme, or no credentials: not ours to refuse
-        # SECURITY: a throttled address gets its 429 before any database work.
-        wait = failures.blocked_for(context.ip)
-        if wait is not None:
-            decide(request, reason=Reason.FAILED_AUTH_THROTTLED, record=False)
-            raise exceptions.Throttled(wait=wait, detail=AUTH_THROTTLED)
+        # SECURITY: an address refused for its failures still has a valid key served: the limit
+        # bounds what failures cost (events, log lines, lookups of digests known to fail),
+        # never a key that authenticates.
+        blocked = failures.blocked_for(context.ip)
         if exposed is not None:
-            self._refuse_exposed(request, context, *exposed)
+            self._refuse_exposed(request, context, blocked, *exposed)
         if credential.token is None:
-            self._fail(request, context.ip, Reason.MALFORMED, detail=credential.refusal)
-        return self._authenticate_token(credential.token, request, context.ip)
+            self._fail(request, context.ip, Reason.MALFORMED, blocked, detail=credential.refusal)
+        return self._authenticate_token(credential.token, request, context.ip, blocked)
 
     def authenticate_credentials(self, raw: str, request):
         """Return ``(owner, api_key)`` for a valid key, else raise AuthenticationFailed (401)."""
         parsed = tokens.parse(raw)
         ip = context_of(request).ip
+        blocked = failures.blocked_for(ip)
         if parsed is None:
-            self._fail(request, ip, Reason.MALFORMED)
-        return self._authenticate_token(parsed, request, ip)
+            self._fail(request, ip, Reason.MALFORMED, blocked)
+        return self._authenticate_token(parsed, request, ip, blocked)
 
-    def _authenticate_token(self, parsed: tokens.ParsedToken, request, ip: str | None):
+    def _authenticate_token(self, parsed: tokens.ParsedToken, request, ip, blocked):
         # SECURITY: an equality lookup on the SHA-256 digest (unique index); high-entropy tokens
         # need no slow hash, and no comparison ever touches the plaintext.
-        found = key_by_digest(tokens.digest(parsed.token))
+        digest = tokens.digest(parsed.token)
+        known = known_refusal(digest)  # no such key, or revoked / expired: no query again
+        found = None if known else key_by_digest(digest)
         if found is None:
-            self._fail(request, ip, Reason.UNKNOWN)
+            self._fail(request, ip, known or remember_refusal(digest, Reason.UNKNOWN), blocked)
         key, role = found
         reason = refusal_reason(key, role, ip, _now())
         if reason is not None:
-            self._fail(request, ip, reason, key)
+            self._fail(request, ip, remember_refusal(digest, reason), blocked, key)
         key.principal = Principal(
             tenant=key.tenant, role=role, user=key.user, service_id=key.service_id, key=key
         )
@@ -106,19 +115,27 @@ class BearerKeyAuthentication(BaseAuthentication):
     def authenticate_header(self, request) -> str:
         return INVALID_TOKEN_CHALLENGE
 
-    def _fail(self, request, ip, reason: str, key=None, *, detail=None) -> NoReturn:
+    def _fail(self, request, ip, reason: str, blocked, key=None, *, detail=None) -> NoReturn:
+        if blocked is not None:
+            # The address is refused already (one event said so): 429, and nothing more.
+            decide(request, reason=Reason.FAILED_AUTH_THROTTLED, key=key, record=False)
+            raise exceptions.Throttled(wait=blocked, detail=AUTH_THROTTLED)
         # SECURITY: a malformed token is no guess at any key (nothing was looked up), so it is
         # not counted against its address, and only logged: a flood of them costs no query and
         # no shared-cache round trip. A well-formed one (any guess can be) is counted and
         # recorded; the failure that gets its address refused says so (``blocked_for``).
         malformed = reason == Reason.MALFORMED
-        blocked = None if malformed else failures.count(ip)
-        decide(request, reason=reason, key=key, record=not malformed, blocked_for=blocked)
+        now_blocked = None if malformed else failures.count(ip)
+        decide(request, reason=reason, key=key, record=not malformed, blocked_for=now_blocked)
         raise exceptions.AuthenticationFailed(detail or INVALID_TOKEN, code="invalid_token")
 
-    def _refuse_exposed(self, request, context, param: str, value: str) -> NoReturn:
-        """Refuse a key sent in the URL (400) and apply the leak policy; never log the token."""
-        blocked = failures.count(context.ip)
+    def _refuse_exposed(self, request, context, blocked, param: str, value: str) -> NoReturn:
+        """Refuse a key sent in the URL (400) and apply the leak policy; never log the token.
+        From an address refused for its failures: 429, with no lookup and no event."""
+        if blocked is not None:
+            decide(request, reason=Reason.FAILED_AUTH_THROTTLED, record=False)
+            raise exceptions.Throttled(wait=blocked, detail=AUTH_THROTTLED)
+        now_blocked = failures.count(context.ip)
         key, recorded = leaks.key_exposed(
             param, value, method=request.method, path=request.path, context=context
         )
@@ -126,8 +143,8 @@ class BearerKeyAuthentication(BaseAuthentication):
             request,
             reason=Reason.TOKEN_IN_QUERY,
             key=key,
-            record=blocked is not None,
+            record=now_blocked is not None,
             recorded=recorded,
-            blocked_for=blocked,
+            blocked_for=now_blocked,
         )
         raise leaks.TokenInQuery()

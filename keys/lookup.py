@@ -158,6 +158,31 @@ def refusal_reason(key: ApiKey, role: str | None, ip: str | None, now: datetime)
     return None
 
 
+# Refusals that hold for good: a digest no key has (a guess, or a key deleted), a key revoked or
+# past its expiry. Remembered per process for a minute, so a client retrying a dead key, or a
+# guesser repeating a guess, costs no lookup.
+_FINAL = frozenset({Reason.UNKNOWN, Reason.REVOKED, Reason.EXPIRED, Reason.ROTATED})
+REFUSAL_MEMORY = 60  # seconds
+_refused: dict[bytes, tuple[float, str]] = {}  # digest -> (until, reason)
+
+
+def known_refusal(digest: bytes) -> str | None:
+    """Return the final refusal this process remembers for ``digest``, if any."""
+    seen = _refused.get(digest)
+    if seen is None or seen[0] < time.monotonic():
+        return None
+    return seen[1]
+
+
+def remember_refusal(digest: bytes, reason: str) -> str:
+    """Remember ``reason`` for ``digest`` if it holds for good; return it."""
+    if reason in _FINAL:
+        if len(_refused) > MAX_MARKS:
+            _refused.clear()
+        _refused[digest] = (time.monotonic() + REFUSAL_MEMORY, reason)
+    return reason
+
+
 _marked: dict[int, float] = {}  # key id -> when this process last marked it used
 
 
@@ -178,5 +203,6 @@ def mark_used(key: ApiKey, ip: str | None) -> None:
 
 
 def forget_marks() -> None:
-    """Forget this process's last-use marks (tests clear the cache too)."""
+    """Forget this process's last-use marks and remembered refusals (tests)."""
     _marked.clear()
+    _refused.clear()
