@@ -26,6 +26,8 @@ class Principal:
         return self.key if self.key is not None else (self.user or self.service_id)
 
     def owns(self, key) -> bool:
+        """Return whether ``key`` is one of this principal's own (its person's or its service
+        ID's)."""
         if self.user is not None:
             return key.user_id == self.user.pk
-        return self.service_id is not None and key.service_id == self.service_id.pk
+        return self.service_id is not None and key.service_id_id == self.service_id.pk

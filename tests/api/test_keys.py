@@ -97,3 +97,38 @@ def test_lists_cost_the_same_queries_whatever_their_length(
     with django_assert_num_queries(3):  # authentication, the list, the request event
         response = api_client.get(path, **bearer(world.user_token))
     assert response.status_code == 200 and len(response.json()) > 5
+
+
+# --- Own keys, for every kind of principal -------------------------------------------------
+
+KEY_OWNERS = {
+    "member's personal token": lambda t: factories.add_member(t, "member"),
+    "auditor's personal token": lambda t: factories.add_member(t, "auditor"),
+    "member-role service ID's key": lambda t: factories.make_service_id(t, "bot-m", role="member"),
+    "auditor-role service ID's key": lambda t: factories.make_service_id(
+        t, "bot-a", role="auditor"
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(KEY_OWNERS))
+def test_a_key_without_manage_rights_revokes_itself_and_a_sibling_not_anothers(
+    api_client, tenant, kind
+):
+    owner = KEY_OWNERS[kind](tenant)
+    caller, token = factories.make_api_key(owner, name="caller", scopes=["keys:revoke"])
+    sibling, _ = factories.make_api_key(owner, name="sibling", scopes=["keys:read"])
+    other_owner = factories.add_member(tenant, "member")
+    other, _ = factories.make_api_key(other_owner, name="not mine")
+
+    def revoke(key):
+        return api_client.post(f"/api/v1/keys/{key.pk}/revoke/", {}, format="json", **bearer(token))
+
+    assert revoke(other).status_code == 404  # another principal's key is not even visible
+    assert revoke(sibling).status_code == 200
+    assert revoke(caller).status_code == 200
+    sibling.refresh_from_db()
+    caller.refresh_from_db()
+    assert sibling.revoked_at is not None and caller.revoked_at is not None
+    other.refresh_from_db()
+    assert other.revoked_at is None
