@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
+from django.core.exceptions import ValidationError
 
 from accounts import roles
 from accounts.models import ServiceID
@@ -73,10 +74,20 @@ class KeywardPasswordResetForm(PasswordResetForm):
         )
 
 
-def _role_choices(actor_role: str):
+def role_choices(actor_role: str) -> list[tuple[str, str]]:
+    """Return the roles a member with ``actor_role`` may grant, as choices."""
     return [
         (value, label) for value, label in roles.Role.choices if roles.can_assign(actor_role, value)
     ]
+
+
+def add_errors(form: forms.Form, error: ValidationError) -> None:
+    """Show a service's ``ValidationError`` on ``form``: on its field if the form has one."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
 
 
 class InviteForm(forms.Form):
@@ -85,7 +96,7 @@ class InviteForm(forms.Form):
 
     def __init__(self, *args, actor_role: str, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = _role_choices(actor_role)
+        self.fields["role"].choices = role_choices(actor_role)
         self.fields["role"].initial = roles.Role.MEMBER
 
 
@@ -94,7 +105,7 @@ class RoleForm(forms.Form):
 
     def __init__(self, *args, actor_role: str, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = _role_choices(actor_role)
+        self.fields["role"].choices = role_choices(actor_role)
 
 
 class AcceptInvitationForm(forms.Form):
@@ -139,4 +150,4 @@ class ServiceIDForm(forms.ModelForm):
 
     def __init__(self, *args, actor_role: str, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = _role_choices(actor_role)
+        self.fields["role"].choices = role_choices(actor_role)

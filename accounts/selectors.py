@@ -1,11 +1,20 @@
-"""Tenant-scoped reads. The only code that turns a role into a filter."""
+"""Reads: tenant-scoped (the only code that turns a role into a filter), and a person's own."""
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from accounts import roles
-from accounts.models import Invitation, Membership, ServiceID, User
+from accounts.models import (
+    AuthenticatorDevice,
+    BackupCodeDevice,
+    Invitation,
+    Membership,
+    ServiceID,
+    User,
+)
 from accounts.principals import Principal
+
+NOT_ALLOWED = "Your role does not allow this."
 
 
 def membership_get(user: User, slug: str) -> Membership:
@@ -31,7 +40,7 @@ def user_memberships(user: User) -> list[Membership]:
 
 def _require(actor: Principal, action: str) -> None:
     if not roles.may(actor.role, action):
-        raise PermissionDenied("Your role does not allow this.")
+        raise PermissionDenied(NOT_ALLOWED)
 
 
 def member_list(actor: Principal):
@@ -77,3 +86,22 @@ def service_id_get(actor: Principal, pk: int) -> ServiceID:
         return service_id_list(actor).get(pk=pk)
     except (ServiceID.DoesNotExist, ValueError, TypeError):
         raise Http404("No such service ID.") from None
+
+
+def authenticator_list(user: User):
+    """Return the user's confirmed authenticator apps, oldest first."""
+    return AuthenticatorDevice.objects.filter(user=user, confirmed=True).order_by("created_at")
+
+
+def authenticator_get(user: User, pk: int) -> AuthenticatorDevice:
+    """Return one of the user's confirmed authenticator apps, or raise Http404."""
+    device = authenticator_list(user).filter(pk=pk).first()
+    if device is None:
+        raise Http404("No such authenticator.")
+    return device
+
+
+def backup_codes_remaining(user: User) -> int:
+    """Return how many of the user's backup codes are unused (0 if none were made)."""
+    device = BackupCodeDevice.objects.filter(user=user).first()
+    return device.remaining if device is not None else 0

@@ -81,43 +81,47 @@ def _rows(tenant, filters):
         yield event_as_dict(event)
 
 
-@tenant_view(roles.Action.AUDIT_READ)
-def event_export_view(request, fmt: str):
-    _, filters = _filtered(request)
-    filters.pop("before", None)
-    rows = _rows(request.tenant, filters)
-    name = f"keyward-audit-{request.tenant.slug}"
-    if fmt == "csv":
-        writer = csv.writer(_Echo())
-
-        def lines():
-            yield writer.writerow(EXPORT_COLUMNS)
-            for row in rows:
-                flat = {
-                    **row,
-                    "actor_kind": row["actor"]["kind"],
-                    "actor_id": row["actor"]["id"],
-                    "actor_label": row["actor"]["label"],
-                    "target_kind": row["target"]["kind"],
-                    "target_id": row["target"]["id"],
-                    "target_label": row["target"]["label"],
-                    "metadata": json.dumps(row["metadata"], sort_keys=True),
-                }
-                yield writer.writerow([_csv_safe(flat[c]) for c in EXPORT_COLUMNS])
-
-        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-    else:
-        response = StreamingHttpResponse(
-            (json.dumps(row, default=str) + "\n" for row in rows),
-            content_type="application/x-ndjson",
-        )
-        response["Content-Disposition"] = f'attachment; filename="{name}.jsonl"'
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 def _csv_safe(value):
     # SECURITY: a cell starting with = + - @ would run as a formula in a spreadsheet.
     text = "" if value is None else str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _csv_lines(rows):
+    writer = csv.writer(_Echo())
+    yield writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        flat = {
+            **row,
+            "actor_kind": row["actor"]["kind"],
+            "actor_id": row["actor"]["id"],
+            "actor_label": row["actor"]["label"],
+            "target_kind": row["target"]["kind"],
+            "target_id": row["target"]["id"],
+            "target_label": row["target"]["label"],
+            "metadata": json.dumps(row["metadata"], sort_keys=True),
+        }
+        yield writer.writerow([_csv_safe(flat[c]) for c in EXPORT_COLUMNS])
+
+
+def _json_lines(rows):
+    return (json.dumps(row, default=str) + "\n" for row in rows)
+
+
+EXPORTS = {  # the URL's format (and file extension): (lines of rows, content type)
+    "csv": (_csv_lines, "text/csv; charset=utf-8"),
+    "jsonl": (_json_lines, "application/x-ndjson"),
+}
+
+
+@tenant_view(roles.Action.AUDIT_READ)
+def event_export_view(request, fmt: str):
+    _, filters = _filtered(request)
+    filters.pop("before", None)
+    lines, content_type = EXPORTS[fmt]
+    rows = _rows(request.tenant, filters)
+    response = StreamingHttpResponse(lines(rows), content_type=content_type)
+    name = f"keyward-audit-{request.tenant.slug}.{fmt}"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "no-store"
+    return response

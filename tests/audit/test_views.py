@@ -5,7 +5,7 @@ from django.test import Client
 from django.urls import reverse
 
 import audit
-from accounts.audit_views import PAGE_SIZE
+from accounts.views.audit import PAGE_SIZE
 from audit.services import Actor
 from tests import factories
 

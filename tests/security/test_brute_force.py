@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from accounts import mfa
 from accounts.models import AuthenticatorDevice, User
-from accounts.views import INVALID_CODE, INVALID_LOGIN
+from accounts.views.auth import INVALID_CODE, INVALID_LOGIN
 from audit.models import AuditEvent
 from common import ratelimit
 from keys import tokens
