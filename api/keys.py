@@ -7,7 +7,6 @@ Serializers are module-level and uniquely named (one OpenAPI component each); no
 key's digest.
 """
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
@@ -22,6 +21,7 @@ from audit.actions import Outcome
 from audit.services import Actor
 from common import ratelimit
 from common.request import context_of, decide
+from keys import conf as keys_conf
 from keys import leaks, selectors, services
 from keys.models import KeyStatus
 from keys.scopes import ceiling_for
@@ -366,7 +366,7 @@ class LeakReportApi(KeywardApiView):
     @staticmethod
     def _refuse(request, refused: "leaks.ReportRefused", size: int):
         ip = context_of(request).ip
-        wait = ratelimit.hit("leak-report", ip or "unknown", settings.KEYWARD_FAILED_AUTH_RATE)
+        wait = ratelimit.hit("leak-report", ip or "unknown", keys_conf.settings.FAILED_AUTH_RATE)
         if wait is not None:  # over the limit: refused without an event (no audit flooding)
             raise exceptions.Throttled(wait=wait)
         audit.record(

@@ -8,7 +8,6 @@ a malformed token costs none. What was decided goes into the request context, fo
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
@@ -23,6 +22,7 @@ from keys.lookup import (
     refusal_reason,
     remember_refusal,
 )
+from keys.services.issue import _now
 from keys.throttling import failures
 
 INVALID_TOKEN = "Invalid or expired token."
@@ -55,10 +55,6 @@ def read_credential(request) -> Credential:
             credential = Credential(True, token, None if token else INVALID_TOKEN)
         context = update_context(request, credential=credential)
     return context.credential
-
-
-def _now():
-    return timezone.now()
 
 
 class BearerKeyAuthentication(BaseAuthentication):

@@ -6,11 +6,11 @@ import math
 import threading
 import time
 
-from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
 from common import ratelimit
 from common.request import decide
+from keys import conf
 from keys.lookup import forget_marks
 from keys.models import ApiKey
 
@@ -24,14 +24,14 @@ MAX_LEASE = 100  # …and never more than this many requests
 
 def rate_of(key: ApiKey) -> tuple[int, int]:
     """Return (requests, seconds) for ``key``: its tenant's ``key_rate``, else the default."""
-    rate = key.tenant.key_rate or settings.KEYWARD_KEY_RATE
+    rate = key.tenant.key_rate or conf.settings.KEY_RATE
     try:
         return ratelimit.parse_rate(rate)
     except ValueError:
         logger.error(
             "tenant %s has a malformed key_rate %r: using the default", key.tenant_id, rate
         )
-        return ratelimit.parse_rate(settings.KEYWARD_KEY_RATE)
+        return ratelimit.parse_rate(conf.settings.KEY_RATE)
 
 
 def lease_size(limit: int) -> int:
@@ -109,7 +109,7 @@ class _FailureBlock:
     def count(self, ip: str | None) -> int | None:
         """Count a failure from ``ip``; return the seconds it is now refused for, if it is."""
         hits, limit, left = ratelimit.count(
-            FAILED_AUTH_SCOPE, ip or "unknown", settings.KEYWARD_FAILED_AUTH_RATE
+            FAILED_AUTH_SCOPE, ip or "unknown", conf.settings.FAILED_AUTH_RATE
         )
         if hits < limit:
             return None
