@@ -34,6 +34,7 @@ NONCE_BYTES = 12
 MIN_KEY_CHARS = 32
 _KEY_INFO = b"keyward.field-encryption.v1.key"
 _KEY_ID_INFO = b"keyward.field-encryption.v1.key-id"
+MALFORMED = "malformed sealed value"
 _BODY = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 
 
@@ -82,13 +83,13 @@ def unseal(sealed: str, *, context: bytes = b"") -> bytes:
             "KEYWARD_FIELD_ENCRYPTION_KEY (or SECRET_KEY, which it defaults to) changed?"
         )
     if not _BODY.fullmatch(body):
-        raise UnsealError("malformed sealed value")
+        raise UnsealError(MALFORMED)
     try:
         blob = base64.urlsafe_b64decode(body)
     except (binascii.Error, ValueError) as error:
-        raise UnsealError("malformed sealed value") from error
+        raise UnsealError(MALFORMED) from error
     if len(blob) < NONCE_BYTES + 16:
-        raise UnsealError("malformed sealed value")
+        raise UnsealError(MALFORMED)
     try:
         return cipher.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], context)
     except InvalidTag as error:

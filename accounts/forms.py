@@ -5,7 +5,7 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
 from django.core.exceptions import ValidationError
 
-from accounts import roles
+from accounts import mfa, roles
 from accounts.models import ServiceID
 from common.request import context_of
 
@@ -25,7 +25,7 @@ class LoginForm(forms.Form):
 class CodeForm(forms.Form):
     code = forms.CharField(
         label="Code",
-        max_length=32,
+        max_length=mfa.CODE_MAX_LENGTH,
         help_text="The 6-digit code from your authenticator app, or one of your backup codes.",
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "autofocus": True, "inputmode": "text"}

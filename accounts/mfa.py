@@ -4,14 +4,16 @@ import math
 import secrets
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django_otp import devices_for_user, verify_token
 
 import audit
-from accounts import conf
+from accounts import conf, selectors
 from accounts.models import (
     BACKUP_CODE_ALPHABET,
+    BACKUP_CODE_LENGTH,
     AuthenticatorDevice,
     BackupCode,
     BackupCodeDevice,
@@ -22,6 +24,7 @@ from common import ratelimit
 from common.request import RequestContext
 
 BACKUP_CODE_COUNT = 10
+CODE_MAX_LENGTH = 32  # longer input is no code: never looked up
 BACKOFF_AFTER = 5
 MAX_BACKOFF = timedelta(minutes=15)
 
@@ -30,11 +33,15 @@ LOCKED_MESSAGE = (
     "or ask an operator to unlock it."
 )
 BACKOFF_MESSAGE = "Too many failed attempts. Try again in %(seconds)d seconds."
+LAST_AUTHENTICATOR = (
+    "Add another authenticator before removing this one: a second factor is mandatory."
+)
 
 
 def _new_backup_code() -> str:
-    raw = "".join(secrets.choice(BACKUP_CODE_ALPHABET) for _ in range(10))
-    return f"{raw[:5]}-{raw[5:]}"
+    raw = "".join(secrets.choice(BACKUP_CODE_ALPHABET) for _ in range(BACKUP_CODE_LENGTH))
+    half = BACKUP_CODE_LENGTH // 2
+    return f"{raw[:half]}-{raw[half:]}"
 
 
 @transaction.atomic
@@ -69,7 +76,7 @@ def totp_pending_device(user: User) -> AuthenticatorDevice:
 
 
 def has_confirmed_totp(user: User) -> bool:
-    return AuthenticatorDevice.objects.filter(user=user, confirmed=True).exists()
+    return selectors.authenticator_list(user).exists()
 
 
 @transaction.atomic
@@ -95,7 +102,7 @@ def code_devices(user: User, code: str, *, for_verify: bool = False) -> list:
     ``for_verify`` locks them (select_for_update): call it inside a transaction.
     """
     code = _clean_code(code)
-    if not code or len(code) > 32:
+    if not code or len(code) > CODE_MAX_LENGTH:
         return []
     is_totp = code.isdigit() and len(code) == 6
     return [
@@ -128,7 +135,7 @@ def verify_pending(user: User, device: AuthenticatorDevice, code: str):
 def device_retry_after(devices, now=None) -> int | None:
     """Return seconds until one of ``devices`` may check a code again (django-otp's per-device
     back-off), or None if one may now (or there is none)."""
-    now = now or timezone.now()
+    now = now or timezone.now()  # django-otp's clock, which set locked_until: not _now()
     waits = []
     for device in devices:
         allowed, details = device.verify_is_allowed()
@@ -281,11 +288,6 @@ def account_unlock(*, user: User, actor, context: RequestContext | None = None) 
         audit.record("auth.account_unlocked", actor=actor, target=user, context=context)
 
 
-LAST_AUTHENTICATOR = (
-    "Add another authenticator before removing this one: a second factor is mandatory."
-)
-
-
 @transaction.atomic
 def totp_remove(
     *, user: User, device: AuthenticatorDevice, context: RequestContext | None = None
@@ -293,8 +295,6 @@ def totp_remove(
     """Remove an authenticator; the last one cannot go (the second factor is mandatory)."""
     confirmed = AuthenticatorDevice.objects.select_for_update().filter(user=user, confirmed=True)
     if len(confirmed) <= 1:
-        from django.core.exceptions import ValidationError
-
         raise ValidationError(LAST_AUTHENTICATOR)
     audit.record(
         "mfa.device_removed",

@@ -343,6 +343,7 @@ class AuthenticatorDevice(TimestampMixin, ThrottlingMixin, Device):
 
 # 10 characters from a 32-letter alphabet without look-alikes: 50 bits, typed as xxxxx-xxxxx.
 BACKUP_CODE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # 32 symbols: no l, o, 0, 1
+BACKUP_CODE_LENGTH = 10
 
 
 def normalize_backup_code(code: str) -> str:
@@ -367,7 +368,7 @@ class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
 
     def use_code(self, code: str) -> bool:
         """Consume ``code`` if it is one of this device's unused codes; return whether it was."""
-        if len(normalize_backup_code(code)) != 10:
+        if len(normalize_backup_code(code)) != BACKUP_CODE_LENGTH:
             return False
         digest = self.digest_of(code)
         with transaction.atomic():

@@ -118,7 +118,8 @@ def invitation_create(
         lambda: send_mail(
             f"You are invited to {tenant.name} on Keyward",
             f"{actor.user.get_full_name()} invited you to join {tenant.name} as {role}.\n\n"
-            f"Accept within 7 days: {link}\n\nIf you did not expect this, ignore this e-mail.",
+            f"Accept within {INVITATION_LIFETIME.days} days: {link}\n\n"
+            "If you did not expect this, ignore this e-mail.",
             None,
             [email],
         )
