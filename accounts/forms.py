@@ -5,8 +5,8 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
 from django.core.exceptions import ValidationError
 
-from accounts import mfa, roles
-from accounts.models import ServiceID
+from accounts import mfa, roles, services
+from accounts.models import ServiceID, User
 from common.request import context_of
 
 
@@ -50,9 +50,7 @@ class KeywardSetPasswordForm(SetPasswordForm):
     request = None
 
     def save(self, commit=True):
-        from accounts.services import user_password_set
-
-        user_password_set(
+        services.user_password_set(
             user=self.user,
             password=self.cleaned_data["new_password1"],
             action="auth.password_reset",
@@ -65,8 +63,6 @@ class KeywardPasswordResetForm(PasswordResetForm):
     """Django's reset form, matching e-mail addresses case-insensitively."""
 
     def get_users(self, email):
-        from accounts.models import User
-
         return (
             u
             for u in User.objects.filter(email__iexact=email, is_active=True)
@@ -132,8 +128,6 @@ class AcceptInvitationForm(forms.Form):
         if p1 and p2 and p1 != p2:
             self.add_error("password2", "The two passwords differ.")
         elif p1:
-            from accounts.models import User
-
             try:
                 password_validation.validate_password(
                     p1, User(email=self.email, full_name=data.get("full_name", ""))
