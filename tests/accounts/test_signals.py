@@ -4,6 +4,7 @@ with the request's context."""
 
 import pytest
 from django.apps import apps
+from django.contrib.auth import authenticate
 from django.core import mail
 from django.urls import reverse
 
@@ -177,3 +178,9 @@ def test_an_invitees_first_login_says_so(
         "success",
         {"via": "invitation"},
     )
+
+
+def test_a_failure_without_a_request_is_recorded_without_a_context(owner):
+    assert authenticate(None, email=owner.email, password="wrong password") is None
+    event = AuditEvent.objects.get(action="auth.login_failed")
+    assert (event.actor_label, event.ip, event.request_id) == (owner.email, None, "")
