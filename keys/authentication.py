@@ -95,13 +95,15 @@ class BearerKeyAuthentication(BaseAuthentication):
         # need no slow hash, and no comparison ever touches the plaintext.
         digest = tokens.digest(parsed.token)
         known = known_refusal(digest)  # no such key, or revoked / expired: no query again
-        found = None if known else key_by_digest(digest)
+        if known is not None:
+            self._fail(request, ip, known[0], blocked, known[1])
+        found = key_by_digest(digest)
         if found is None:
-            self._fail(request, ip, known or remember_refusal(digest, Reason.UNKNOWN), blocked)
+            self._fail(request, ip, remember_refusal(digest, Reason.UNKNOWN), blocked)
         key, role = found
         reason = refusal_reason(key, role, ip, _now())
         if reason is not None:
-            self._fail(request, ip, remember_refusal(digest, reason), blocked, key)
+            self._fail(request, ip, remember_refusal(digest, reason, key), blocked, key)
         key.principal = Principal(
             tenant=key.tenant, role=role, user=key.user, service_id=key.service_id, key=key
         )

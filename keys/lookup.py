@@ -163,23 +163,25 @@ def refusal_reason(key: ApiKey, role: str | None, ip: str | None, now: datetime)
 # guesser repeating a guess, costs no lookup.
 _FINAL = frozenset({Reason.UNKNOWN, Reason.REVOKED, Reason.EXPIRED, Reason.ROTATED})
 REFUSAL_MEMORY = 60  # seconds
-_refused: dict[bytes, tuple[float, str]] = {}  # digest -> (until, reason)
+_refused: dict[bytes, tuple[float, str, ApiKey | None]] = {}  # digest -> (until, reason, key)
 
 
-def known_refusal(digest: bytes) -> str | None:
-    """Return the final refusal this process remembers for ``digest``, if any."""
+def known_refusal(digest: bytes) -> tuple[str, ApiKey | None] | None:
+    """Return the final refusal this process remembers for ``digest`` and the key it names
+    (None for a digest no key has), if any."""
     seen = _refused.get(digest)
     if seen is None or seen[0] < time.monotonic():
         return None
-    return seen[1]
+    return seen[1], seen[2]
 
 
-def remember_refusal(digest: bytes, reason: str) -> str:
-    """Remember ``reason`` for ``digest`` if it holds for good; return it."""
+def remember_refusal(digest: bytes, reason: str, key: ApiKey | None = None) -> str:
+    """Remember ``reason`` (and the refused ``key``) for ``digest`` if it holds for good; return
+    the reason. The key keeps naming its tenant and itself in the audit events of retries."""
     if reason in _FINAL:
         if len(_refused) > MAX_MARKS:
             _refused.clear()
-        _refused[digest] = (time.monotonic() + REFUSAL_MEMORY, reason)
+        _refused[digest] = (time.monotonic() + REFUSAL_MEMORY, reason, key)
     return reason
 
 

@@ -331,3 +331,17 @@ def test_ordinary_query_parameters_are_ignored(issued):
     _, token = issued
     request = _request(f"Bearer {token}", path="/api/v1/keys/?page=2&keyword=x&token=")
     assert _authenticate(request) is not None
+
+
+def test_a_revoked_key_retried_is_refused_without_a_lookup_and_still_named(
+    admin, django_assert_num_queries
+):
+    key, token = factories.make_api_key(admin)
+    services.key_revoke(actor=Principal.of_membership(admin), key=key, reason="test")
+    with pytest.raises(exceptions.AuthenticationFailed):
+        _authenticate(_request(f"Bearer {token}"))
+    request = _request(f"Bearer {token}")
+    with django_assert_num_queries(0), pytest.raises(exceptions.AuthenticationFailed):
+        _authenticate(request)
+    assert _denial(request).reason == Reason.REVOKED
+    assert _denial(request).key.pk == key.pk  # the audit event names the key and its tenant
