@@ -118,3 +118,19 @@ def sign_leak_report(private_key, body: bytes) -> str:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     return base64.b64encode(private_key.sign(body, ec.ECDSA(hashes.SHA256()))).decode()
+
+
+def drop_database_connection() -> None:
+    """Terminate the default connection's backend from another connection, as a database
+    restart, a failover or a proxy's idle timeout would (PostgreSQL)."""
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()

@@ -1,21 +1,14 @@
 """Probes for load balancers (config/views.py)."""
 
 import pytest
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+
+from tests import factories
 
 
 @pytest.mark.django_db(transaction=True)
 def test_readyz_reconnects_once_before_calling_a_healthy_database_down(client, postgresql):
     assert client.get("/readyz").status_code == 200
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    other = connections.create_connection(DEFAULT_DB_ALIAS)  # e.g. a database restart
-    try:
-        with other.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-    finally:
-        other.close()
+    factories.drop_database_connection()
     response = client.get("/readyz")
     assert response.status_code == 200, response.content
     assert response.json() == {"status": "ok"}
