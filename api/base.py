@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from api.schema import KeywardAutoSchema
 from audit.actions import Outcome
 from audit.services import Actor, record_request
-from common.request import Decision, context_of
+from common.request import Decision, RequestContext, context_of
 from keys.models import ApiKey
 
 logger = logging.getLogger("keyward.api")
@@ -49,10 +49,9 @@ def forget_log_marks() -> None:
     _logged.clear()
 
 
-def log_refusal(request, status: int, reason: str) -> None:
+def log_refusal(request, context: RequestContext, status: int, reason: str) -> None:
     """Log a refusal that leaves no audit event: the first of its kind from its address each
     minute, with the number of those not logged since the last line (per process)."""
-    context = context_of(request)
     skipped = _log_allowance((context.ip, reason, status))
     if skipped is None:
         return
@@ -88,7 +87,7 @@ def record_api_request(request, response) -> None:
         key = decision.key
         if decision.reason is None or not decision.record:
             if (decision.reason or denied) and not decision.recorded:
-                log_refusal(request, status, decision.reason or "no credentials")
+                log_refusal(request, context, status, decision.reason or "no credentials")
             return
     metadata = {
         "method": request.method,

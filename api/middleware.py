@@ -4,7 +4,6 @@ from django.http import JsonResponse
 from rest_framework.views import APIView
 
 from api.base import log_refusal
-from common.request import context_of
 from keys.authentication import INVALID_TOKEN_CHALLENGE, BearerKeyAuthentication, read_credential
 from keys.lookup import Reason
 from keys.throttling import failures
@@ -35,8 +34,9 @@ class MalformedBearerMiddleware:
             or not self._takes_keys(view_func)
         ):
             return None
-        detail = read_credential(request).refusal
-        if detail is None or failures.blocked_for(context_of(request).ip) is not None:
+        context = read_credential(request)
+        detail = context.credential.refusal
+        if detail is None or failures.blocked_for(context.ip) is not None:
             return None
         response = JsonResponse(
             {"code": "invalid_token", "detail": detail},
@@ -44,7 +44,7 @@ class MalformedBearerMiddleware:
             json_dumps_params={"separators": (",", ":")},
         )
         response["WWW-Authenticate"] = INVALID_TOKEN_CHALLENGE
-        log_refusal(request, 401, Reason.MALFORMED)
+        log_refusal(request, context, 401, Reason.MALFORMED)
         response._has_been_logged = True  # logged above, sampled: not once per response
         return response
 

@@ -12,7 +12,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
 from accounts.principals import Principal
-from common.request import context_of, decide, update_context
+from common.request import RequestContext, context_of, decide, update_context
 from keys import leaks, tokens
 from keys.lookup import (
     Reason,
@@ -41,20 +41,21 @@ class Credential:
     refusal: str | None = None  # the 401 detail of a header refused before any lookup
 
 
-def read_credential(request) -> Credential:
-    """Return the request's Bearer credential, parsed once (the middleware and this class)."""
+def read_credential(request) -> RequestContext:
+    """Return the request's context with its Bearer credential, parsed once per request (the
+    middleware and this class share it)."""
     context = context_of(request)
-    if context.credential is None:
-        parts = get_authorization_header(request).split()
-        if not parts or parts[0].lower() != b"bearer":
-            credential = Credential()
-        elif len(parts) != 2 or not parts[1].isascii():
-            credential = Credential(is_bearer=True, refusal=MALFORMED_HEADER)
-        else:
-            token = tokens.parse(parts[1].decode("ascii"))
-            credential = Credential(True, token, None if token else INVALID_TOKEN)
-        context = update_context(request, credential=credential)
-    return context.credential
+    if context.credential is not None:
+        return context
+    parts = get_authorization_header(request).split()
+    if not parts or parts[0].lower() != b"bearer":
+        credential = Credential()
+    elif len(parts) != 2 or not parts[1].isascii():
+        credential = Credential(is_bearer=True, refusal=MALFORMED_HEADER)
+    else:
+        token = tokens.parse(parts[1].decode("ascii"))
+        credential = Credential(True, token, None if token else INVALID_TOKEN)
+    return update_context(request, credential=credential)
 
 
 class BearerKeyAuthentication(BaseAuthentication):
@@ -66,8 +67,8 @@ class BearerKeyAuthentication(BaseAuthentication):
     """
 
     def authenticate(self, request):
-        context = context_of(request)
-        credential = context.credential or read_credential(request)
+        context = read_credential(request)
+        credential = context.credential
         exposed = leaks.query_token(request)
         if not credential.is_bearer and exposed is None:
             return None  # another scheme, or no credentials: not ours to refuse
