@@ -49,14 +49,18 @@ def sudo_required(view):
     def wrapper(request, *args, **kwargs):
         if sudo_fresh(request):
             return view(request, *args, **kwargs)
-        # A POST cannot be replayed after the detour: send the user back to the page they were on.
-        back = (
-            request.get_full_path()
-            if request.method == "GET"
-            else request.headers.get("Referer", "")
-        )
-        if not back.startswith("/") and not back.startswith(conf.settings.BASE_URL):
-            back = reverse("accounts:home")
-        return redirect(f"{reverse('accounts:sudo')}?{urlencode({'next': back})}")
+        return sudo_detour(request)
 
     return wrapper
+
+
+def sudo_detour(request):
+    """Send the user to verify a second factor, then back: for views that need sudo only for
+    some requests (creating, not listing; enabling, not disabling)."""
+    # A POST cannot be replayed after the detour: send the user back to the page they were on.
+    back = (
+        request.get_full_path() if request.method == "GET" else request.headers.get("Referer", "")
+    )
+    if not back.startswith("/") and not back.startswith(conf.settings.BASE_URL):
+        back = reverse("accounts:home")
+    return redirect(f"{reverse('accounts:sudo')}?{urlencode({'next': back})}")

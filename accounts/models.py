@@ -164,6 +164,9 @@ class Membership(models.Model):
         return f"{self.user.email}@{self.tenant.slug}"
 
 
+SERVICE_ID_NAME_CONSTRAINT = "service_id_name_ci_unique"
+
+
 class ServiceID(models.Model):
     """A functional identity of a tenant: owns service keys, outlives people, never logs in."""
 
@@ -183,7 +186,13 @@ class ServiceID(models.Model):
     class Meta:
         verbose_name = "service ID"
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "name"], name="service_id_name_unique"),
+            # "Deploy-Bot" and "deploy-bot" would read as one identity in the audit log.
+            models.UniqueConstraint(
+                Lower("name"),
+                "tenant",
+                name=SERVICE_ID_NAME_CONSTRAINT,
+                violation_error_message="A service ID with this name already exists here.",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -72,6 +72,28 @@ def scope_ceiling(role: str, all_scopes: frozenset[str] | set[str]) -> frozenset
     return frozenset(ceiling) & frozenset(all_scopes)
 
 
+def _ceiling_within(role: str, other: str) -> bool:
+    ceiling, other_ceiling = _CEILINGS.get(role, frozenset()), _CEILINGS.get(other, frozenset())
+    return "*" in other_ceiling or ("*" not in ceiling and ceiling <= other_ceiling)
+
+
+def at_most(role: str, other: str) -> bool:
+    """Return whether ``role`` is no higher than ``other``: it may do no action and hold no
+    scope that ``other`` may not.
+
+    Both count: owner and admin share the "every scope" ceiling, and only the actions tell
+    them apart. Unknown roles are no lower than anything.
+    """
+    if role not in _ACTIONS or other not in _ACTIONS:
+        return False
+    return _ACTIONS[role] <= _ACTIONS[other] and _ceiling_within(role, other)
+
+
+def lowest() -> str:
+    """Return the role at or below every other role: the only one an API key may hand out."""
+    return next(r for r in Role.values if all(at_most(r, other) for other in Role.values))
+
+
 def is_owner(role: str) -> bool:
     """Return whether ``role`` is the tenant-owning role (a tenant keeps at least one)."""
     return role == Role.OWNER

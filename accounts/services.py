@@ -8,7 +8,7 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
@@ -16,7 +16,14 @@ from django.utils.http import urlsafe_base64_encode
 
 import audit
 from accounts import conf, roles
-from accounts.models import Invitation, Membership, ServiceID, Tenant, User
+from accounts.models import (
+    SERVICE_ID_NAME_CONSTRAINT,
+    Invitation,
+    Membership,
+    ServiceID,
+    Tenant,
+    User,
+)
 from accounts.principals import Principal
 from audit.services import Actor
 from common.request import RequestContext
@@ -32,7 +39,38 @@ INVITATION_INVALID = "This invitation link is invalid, expired or already used."
 INVITATION_OTHER_USER = "This invitation is for another e-mail address."
 SLUG_TAKEN = "A tenant with this slug already exists."
 NOT_SERVICE_ID_MANAGER = "You may not manage service IDs."
+ROLE_ABOVE_OWN = "You may not grant a role above your own."
+KEY_CANNOT_RAISE_ROLE = (
+    "An API key may lower a role, never raise one: raise it in the portal, behind a fresh "
+    "second factor."
+)
+KEY_GRANTS_ONLY_LOWEST_ROLE = (
+    "An API key may grant only the %(role)s role, to a new or re-enabled identity: grant more "
+    "in the portal, behind a fresh second factor."
+)
+SERVICE_ID_NAME_TAKEN = "A service ID named “%(name)s” already exists here (names ignore case)."
 OPERATOR_CALL_NEEDS_TENANT = "An operator's actor=Actor.cli(...) needs tenant=."
+
+
+def _authorize_grant(actor: Principal, role: str, *, current: str | None = None) -> None:
+    """Refuse to give ``role`` (to someone holding ``current``, or None: no role in force yet)
+    unless ``actor`` may.
+
+    SECURITY: no one grants a role above their own; a key (``actor.key``) never raises a role:
+    it may lower or keep one, and give a new or re-enabled identity only the lowest role. The
+    portal asks for a fresh second factor before it calls here (``sudo_required``); a key has
+    no second factor to show.
+    """
+    if not roles.can_assign(actor.role, role):
+        raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": role})
+    if not roles.at_most(role, actor.role):
+        raise PermissionDenied(ROLE_ABOVE_OWN)
+    if actor.key is None:
+        return
+    if current is None and not roles.at_most(role, roles.lowest()):
+        raise PermissionDenied(KEY_GRANTS_ONLY_LOWEST_ROLE % {"role": roles.lowest()})
+    if current is not None and not roles.at_most(role, current):
+        raise PermissionDenied(KEY_CANNOT_RAISE_ROLE)
 
 
 def absolute_url(path: str) -> str:
@@ -81,8 +119,7 @@ def invitation_create(
 ) -> tuple[Invitation, str]:
     """Invite ``email`` with ``role``; e-mail the one-time link and return it once."""
     tenant = actor.tenant
-    if not roles.can_assign(actor.role, role):
-        raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": role})
+    _authorize_grant(actor, role)
     email = User.objects.normalize_email(email).lower()
     # SECURITY: check the address before it reaches a query (PostgreSQL refuses a NUL byte with
     # a DataError, a 500); the model's full_clean() below comes too late for that.
@@ -204,9 +241,9 @@ def membership_change_role(
     """Give ``target`` a new role; a tenant always keeps one owner."""
     if role not in roles.Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}."})
-    for r in (target.role, role):
-        if not roles.can_assign(actor.role, r):
-            raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": r})
+    if not roles.can_assign(actor.role, target.role):
+        raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": target.role})
+    _authorize_grant(actor, role, current=target.role)
     if roles.is_owner(target.role) and not roles.is_owner(role):
         if _lock_owners(target.tenant) <= 1:
             raise ValidationError(LAST_OWNER)
@@ -272,9 +309,10 @@ def service_id_create(
         created_by = None
     else:
         _require_service_id_manager(actor)
-        if not roles.can_assign(actor.role, role):
-            raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": role})
+        _authorize_grant(actor, role)
         tenant, created_by = actor.tenant, actor.user
+    if ServiceID.objects.for_tenant(tenant).filter(name__iexact=name).exists():
+        raise ValidationError({"name": SERVICE_ID_NAME_TAKEN % {"name": name}})
     service_id = ServiceID(
         tenant=tenant,
         name=name,
@@ -283,7 +321,14 @@ def service_id_create(
         created_by=created_by,
     )
     service_id.full_clean()
-    service_id.save()
+    try:
+        with transaction.atomic():
+            service_id.save()
+    except IntegrityError as error:
+        # Two creations raced past the check above: the loser gets the same 400, not a 500.
+        if SERVICE_ID_NAME_CONSTRAINT not in str(error):
+            raise
+        raise ValidationError({"name": SERVICE_ID_NAME_TAKEN % {"name": name}}) from None
     audit.record(
         "service_id.created",
         actor=actor,
@@ -310,10 +355,13 @@ def service_id_update(
         raise PermissionDenied(NOT_SERVICE_ID_MANAGER)
     allowed = {"description", "role", "is_active"}
     fields = [f for f, v in changes.items() if f in allowed and getattr(service_id, f) != v]
-    if "role" in fields:
-        for r in (service_id.role, changes["role"]):
-            if not roles.can_assign(actor.role, r):
-                raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": r})
+    role = changes["role"] if "role" in fields else service_id.role
+    if "role" in fields and not roles.can_assign(actor.role, service_id.role):
+        raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": service_id.role})
+    if "is_active" in fields and changes["is_active"]:
+        _authorize_grant(actor, role)  # enabling puts its role back in force
+    elif "role" in fields:
+        _authorize_grant(actor, role, current=service_id.role)
     before = {f: getattr(service_id, f) for f in fields}
     for f in fields:
         setattr(service_id, f, changes[f])

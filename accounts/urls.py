@@ -47,9 +47,6 @@ urlpatterns = [
     path("t/<slug:slug>/members/invite/", tenants.member_invite_view, name="member_invite"),
     path("t/<slug:slug>/members/<int:pk>/role/", tenants.member_role_view, name="member_role"),
     path(
-        "t/<slug:slug>/members/<int:pk>/remove/", tenants.member_remove_view, name="member_remove"
-    ),
-    path(
         "t/<slug:slug>/invitations/<int:pk>/revoke/",
         tenants.invitation_revoke_view,
         name="invitation_revoke",

@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from accounts import selectors, services
+from accounts import roles, selectors, services
 from accounts.roles import Role
 from api.base import KeywardApiView
 from api.schema import responses
@@ -58,6 +58,11 @@ class ServiceIdListApi(KeywardApiView):
     @extend_schema(
         operation_id="service_ids_create",
         tags=["service-ids"],
+        description=(
+            f"Create a service ID. A key grants only the lowest role (`{roles.lowest()}`): any "
+            "other role is a 403 `permission_denied`; grant it in the portal, behind a fresh "
+            "second factor. Names are unique in the tenant, ignoring case (a 400 otherwise)."
+        ),
         request=ServiceIdCreateInputSerializer,
         responses=responses(201, ServiceIdOutputSerializer, 400, 415),
     )
@@ -87,6 +92,12 @@ class ServiceIdDetailApi(KeywardApiView):
     @extend_schema(
         operation_id="service_ids_partial_update",
         tags=["service-ids"],
+        description=(
+            "Change a service ID's description, role or active flag. A key may lower or keep a "
+            "role and disable; it never raises a role, and enables only a service ID of the "
+            f"lowest role (`{roles.lowest()}`): otherwise a 403 `permission_denied`; do that in "
+            "the portal, behind a fresh second factor."
+        ),
         request=ServiceIdUpdateInputSerializer,
         responses=responses(200, ServiceIdOutputSerializer, 400, 404, 415),
     )

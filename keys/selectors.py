@@ -9,7 +9,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts import roles
-from accounts.models import ServiceID
+from accounts.models import Membership, ServiceID
 from accounts.principals import Principal
 from audit.models import AuditEvent
 from keys.models import ApiKey, KeyClientIP, KeyScopeUse, KeyUsageDay
@@ -47,6 +47,19 @@ def key_list_for_service_id(principal: Principal, service_id: ServiceID):
     return (
         ApiKey.objects.for_tenant(principal.tenant)
         .filter(service_id=service_id)
+        .order_by("-created_at", "-id")
+    )
+
+
+def key_list_for_member(principal: Principal, membership: Membership):
+    """Return the personal access tokens of ``membership``'s person in the tenant that still
+    work: those removing the person revokes."""
+    if membership.tenant_id != principal.tenant.pk:
+        raise Http404("No such member.")
+    return (
+        ApiKey.objects.for_tenant(principal.tenant)
+        .usable()
+        .filter(user_id=membership.user_id)
         .order_by("-created_at", "-id")
     )
 
@@ -186,6 +199,7 @@ class KeyReview:
     over_scoped: list[ReviewedKey]
     no_expiry: list[ApiKey]
     orphaned: list[ApiKey]
+    created_by_former_members: list[ApiKey]
     since: datetime
 
 
@@ -198,7 +212,8 @@ def may_review_keys(principal: Principal) -> bool:
 
 def key_review(principal: Principal, now: datetime | None = None) -> KeyReview:
     """Return the tenant's active keys that deserve a look: scopes unused for 90 days (keys
-    observed that long, rotations included), no expiry, owner no longer a member.
+    observed that long, rotations included), no expiry, owner no longer a member, service keys
+    issued by someone no longer a member (they saw the token).
 
     Raises PermissionDenied unless the role may manage every key or read the audit log.
     """
@@ -239,4 +254,13 @@ def key_review(principal: Principal, now: datetime | None = None) -> KeyReview:
             ~Q(user__memberships__tenant=tenant) | Q(user__is_active=False)
         )
     )
-    return KeyReview(over_scoped, no_expiry, orphaned, since)
+    # SECURITY: the person who issued a service key saw its token; it outlives their removal.
+    former = Q(created_by__is_active=False) | ~Q(
+        created_by__in=Membership.objects.for_tenant(tenant).values("user_id")
+    )
+    created_by_former_members = list(
+        active.filter(service_id__isnull=False, created_by__isnull=False)
+        .filter(former)
+        .select_related("created_by")
+    )
+    return KeyReview(over_scoped, no_expiry, orphaned, created_by_former_members, since)

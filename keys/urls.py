@@ -24,4 +24,5 @@ urlpatterns = [
         name="service_id_detail",
     ),
     path("t/<slug:slug>/policy/", views.tenant_policy_view, name="policy"),
+    path("t/<slug:slug>/members/<int:pk>/remove/", views.member_remove_view, name="member_remove"),
 ]

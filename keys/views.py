@@ -1,4 +1,5 @@
-"""Portal pages for keys: list, issue (one-time page), detail, revoke, rotate; tenant key policy."""
+"""Portal pages for keys: list, issue (one-time page), detail, revoke, rotate; tenant key policy;
+a service ID's page and a member's removal, which list the keys concerned."""
 
 from datetime import timedelta
 
@@ -299,6 +300,34 @@ def tenant_policy_view(request):
         messages.success(request, "Key policy saved.")
         return redirect("keys:policy", slug=request.tenant.slug)
     return _form_page(request, "keys/tenant_policy.html", {"form": form})
+
+
+@tenant_view(roles.Action.MEMBERS_MANAGE)
+@sudo_required
+def member_remove_view(request, pk: int):
+    """GET: confirm, listing the personal keys removal revokes. POST: remove, revoke them."""
+    principal = request.principal
+    target = account_selectors.member_get(principal, pk)
+    if request.method != "POST":
+        if not roles.can_assign(principal.role, target.role):
+            raise PermissionDenied(account_services.NOT_ALLOWED_ROLE % {"role": target.role})
+        keys = selectors.key_list_for_member(principal, target)
+        return render(
+            request, "keys/membership_confirm_remove.html", {"target": target, "keys": keys}
+        )
+    try:
+        revoked = services.member_remove(
+            actor=principal, target=target, context=context_of(request)
+        )
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+    else:
+        messages.success(
+            request,
+            f"{target.user.email} no longer has access to this tenant; "
+            f"{len(revoked)} personal key(s) revoked.",
+        )
+    return redirect("accounts:members", slug=request.tenant.slug)
 
 
 @tenant_view(roles.Action.SERVICE_IDS_READ)

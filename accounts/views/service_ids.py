@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import roles, selectors, services
-from accounts.decorators import tenant_view
+from accounts.decorators import sudo_detour, sudo_fresh, tenant_view
 from accounts.forms import ServiceIDForm, add_errors
 from accounts.models import ServiceID
 from common.request import context_of
@@ -28,6 +28,8 @@ def service_id_list_view(request):
     if request.method == "POST":
         if not can_manage:
             raise PermissionDenied(selectors.NOT_ALLOWED)
+        if not sudo_fresh(request):
+            return sudo_detour(request)  # a new service ID is granted a role
         service_id = _create(request, form) if form.is_valid() else None
         if service_id is not None:
             messages.success(request, f"Service ID {service_id.name} created.")
@@ -55,6 +57,9 @@ def _create(request, form) -> ServiceID | None:
 @tenant_view(roles.Action.SERVICE_IDS_MANAGE)
 def service_id_toggle_view(request, pk: int):
     service_id = selectors.service_id_get(request.principal, pk)
+    if not service_id.is_active and not sudo_fresh(request):
+        # Enabling puts the service ID's role back in force; disabling needs no detour.
+        return sudo_detour(request)
     services.service_id_update(
         actor=request.principal,
         service_id=service_id,

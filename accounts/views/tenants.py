@@ -1,4 +1,8 @@
-"""A person's tenants, a tenant's home and members, and invitations (sent, revoked, accepted)."""
+"""A person's tenants, a tenant's home and members, and invitations (sent, revoked, accepted).
+
+Removing a member revokes their keys and its confirmation page lists them, so it lives in
+``keys`` (``keys:member_remove``).
+"""
 
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
@@ -63,6 +67,7 @@ def member_list_view(request):
 
 @require_POST
 @tenant_view(roles.Action.MEMBERS_MANAGE)
+@sudo_required  # an invitation grants a role
 def member_invite_view(request):
     form = InviteForm(request.POST, actor_role=request.membership.role)
     if form.is_valid():
@@ -108,22 +113,6 @@ def _change_role(request, target: Membership, role: str) -> None:
         messages.error(request, error.messages[0])
     else:
         messages.success(request, f"{target.user.email} is now {target.get_role_display()}.")
-
-
-@require_POST
-@tenant_view(roles.Action.MEMBERS_MANAGE)
-@sudo_required
-def member_remove_view(request, pk: int):
-    target = selectors.member_get(request.principal, pk)
-    try:
-        services.membership_remove(
-            actor=request.principal, target=target, context=context_of(request)
-        )
-    except ValidationError as error:
-        messages.error(request, error.messages[0])
-    else:
-        messages.success(request, f"{target.user.email} no longer has access to this tenant.")
-    return _members_redirect(request)
 
 
 @require_POST

@@ -5,7 +5,8 @@ audit event; issuing and rotating return ``(api_key, plaintext)`` exactly once.
 - ``change``: ``key_revoke``, ``key_rotate``, ``key_narrow_scopes``, ``key_set_network_alert``;
 - ``lifecycle``: the ``keys_maintain`` jobs (expiries, expiry warnings, unused keys);
 - ``usage``: the usage rollup from the audit log, and new-network events;
-- ``token_lookup``: ``key_lookup_token``, for incident response.
+- ``token_lookup``: ``key_lookup_token``, for incident response;
+- ``people``: a person's keys end with their access (``member_remove``, ``keys_revoke_personal``).
 """
 
 from keys.services.change import (
@@ -42,6 +43,12 @@ from keys.services.lifecycle import (
     keys_revoke_unused,
     keys_warn_expiring,
 )
+from keys.services.people import (
+    MEMBERSHIP_REMOVED,
+    USER_DEACTIVATED,
+    keys_revoke_personal,
+    member_remove,
+)
 from keys.services.token_lookup import LookupResult, key_lookup_token
 from keys.services.usage import keys_usage_rollup, network_of
 
@@ -51,6 +58,7 @@ __all__ = [
     "EXPIRY_REQUIRED",
     "EXPIRY_TOO_LONG",
     "GRACE_CHOICES",
+    "MEMBERSHIP_REMOVED",
     "NAME_REQUIRED",
     "NAME_TAKEN",
     "NOTHING_TO_NARROW",
@@ -62,6 +70,7 @@ __all__ = [
     "NO_PERSON_TOKENS_HERE",
     "SCOPE_ABOVE_CEILING",
     "SERVICE_ID_DISABLED",
+    "USER_DEACTIVATED",
     "LookupResult",
     "MaintenanceReport",
     "key_issue",
@@ -72,10 +81,12 @@ __all__ = [
     "key_set_network_alert",
     "keys_expire",
     "keys_maintain",
+    "keys_revoke_personal",
     "keys_revoke_unused",
     "keys_usage_rollup",
     "keys_warn_expiring",
     "may_manage_key",
+    "member_remove",
     "network_of",
     "validate_policy",
 ]

@@ -1,10 +1,14 @@
 import pytest
 from django.core import mail
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import Invitation, Membership, User
-from accounts.services import LAST_OWNER
+from accounts.models import Invitation, Membership, ServiceID, User
+from accounts.principals import Principal
+from accounts.services import LAST_OWNER, SERVICE_ID_NAME_TAKEN, service_id_create
 from audit.models import AuditEvent
 from tests import factories
 
@@ -13,6 +17,10 @@ pytestmark = pytest.mark.django_db
 
 def _members_url(name, **kwargs):
     return reverse(f"accounts:{name}", kwargs={"slug": "acme", **kwargs})
+
+
+def _remove_url(membership):
+    return reverse("keys:member_remove", kwargs={"slug": "acme", "pk": membership.pk})
 
 
 def _invite(client, email="new@example.com", role="member"):
@@ -99,7 +107,7 @@ def test_owner_changes_a_role_and_it_is_audited(owner_client, member):
 def test_the_last_owner_cannot_be_demoted_or_removed(owner_client, tenant):
     owner_membership = tenant.memberships.get(role="owner")
     owner_client.post(_members_url("member_role", pk=owner_membership.pk), {"role": "admin"})
-    owner_client.post(_members_url("member_remove", pk=owner_membership.pk))
+    owner_client.post(_remove_url(owner_membership))
     owner_membership.refresh_from_db()
     assert owner_membership.role == "owner"
     assert not AuditEvent.objects.filter(action__in=["member.role_changed", "member.removed"])
@@ -112,7 +120,7 @@ def test_removed_member_loses_access_at_once(owner_client, member):
     factories.verify_session(member_client, member.user)
     home = reverse("accounts:tenant_home", kwargs={"slug": "acme"})
     assert member_client.get(home).status_code == 200
-    owner_client.post(_members_url("member_remove", pk=member.pk))
+    owner_client.post(_remove_url(member))
     assert member_client.get(home).status_code == 404
     assert AuditEvent.objects.filter(action="member.removed").exists()
 
@@ -120,7 +128,7 @@ def test_removed_member_loses_access_at_once(owner_client, member):
 def test_admin_cannot_remove_an_owner(client, admin_member, tenant):
     factories.verify_session(client, admin_member.user)
     owner_membership = tenant.memberships.get(role="owner")
-    response = client.post(_members_url("member_remove", pk=owner_membership.pk))
+    response = client.post(_remove_url(owner_membership))
     assert response.status_code == 403
     assert Membership.objects.filter(pk=owner_membership.pk).exists()
 
@@ -152,3 +160,52 @@ def test_member_cannot_create_service_ids(client, member):
         reverse("accounts:service_ids", kwargs={"slug": "acme"}), {"name": "x", "role": "member"}
     )
     assert response.status_code == 403
+
+
+# --- Service ID names: unique in a tenant, ignoring case ---------------------------------------
+
+
+def test_a_service_id_name_differing_only_in_case_is_a_form_error(owner_client, tenant):
+    factories.make_service_id(tenant, "Deploy-Bot")
+    last = AuditEvent.objects.latest("id").pk
+    response = owner_client.post(
+        reverse("accounts:service_ids", kwargs={"slug": "acme"}),
+        {"name": "deploy-bot", "description": "", "role": "member"},
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors["name"] == [
+        SERVICE_ID_NAME_TAKEN % {"name": "deploy-bot"}
+    ]
+    assert list(ServiceID.objects.values_list("name", flat=True)) == ["Deploy-Bot"]
+    assert not AuditEvent.objects.filter(pk__gt=last).exists()
+
+
+def test_another_tenant_may_use_the_same_name(tenant, other_tenant):
+    factories.make_service_id(tenant, "Deploy-Bot")
+    factories.make_service_id(other_tenant, "deploy-bot")
+    assert ServiceID.objects.filter(name__iexact="deploy-bot").count() == 2
+
+
+def test_the_database_refuses_a_name_differing_only_in_case(tenant):
+    factories.make_service_id(tenant, "Deploy-Bot")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ServiceID.objects.create(tenant=tenant, name="DEPLOY-BOT", role="member")
+
+
+def test_a_creation_that_loses_a_race_for_its_name_is_a_validation_error(tenant, monkeypatch):
+    factories.make_service_id(tenant, "Deploy-Bot")
+    # As if another transaction committed the name between the checks and the insert: every
+    # check sees no row, the unique index refuses it.
+    exists = QuerySet.exists
+    monkeypatch.setattr(
+        QuerySet, "exists", lambda self: False if self.model is ServiceID else exists(self)
+    )
+    owner = Principal.of_membership(tenant.memberships.get(role="owner"))
+    with pytest.raises(ValidationError) as raised:
+        service_id_create(actor=owner, name="deploy-bot", role="member")
+    assert raised.value.message_dict == {"name": [SERVICE_ID_NAME_TAKEN % {"name": "deploy-bot"}]}
+    monkeypatch.undo()
+    assert ServiceID.objects.count() == 1
+    assert not AuditEvent.objects.filter(
+        action="service_id.created", target_label="service:deploy-bot"
+    )

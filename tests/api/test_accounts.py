@@ -75,3 +75,44 @@ def test_members_list_shows_roles(api_client, world):
     roles = {m["email"]: m["role"] for m in response.json()}
     assert roles[world.admin.user.email] == "admin"
     assert roles["owner@acme.example"] == "owner"
+
+
+def test_a_service_id_name_differing_only_in_case_is_400_not_500(api_client, world):
+    response = api_client.post(
+        "/api/v1/service-ids/",
+        {"name": "Deploy-Bot", "role": "member"},
+        format="json",
+        **bearer(world.user_token),
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "name": [account_services.SERVICE_ID_NAME_TAKEN % {"name": "Deploy-Bot"}]
+    }
+    assert not ServiceID.objects.filter(name="Deploy-Bot").exists()
+
+
+def test_a_key_creates_service_ids_only_with_the_lowest_role(api_client, world):
+    for role in ("admin", "auditor"):
+        response = api_client.post(
+            "/api/v1/service-ids/",
+            {"name": f"{role}-bot", "role": role},
+            format="json",
+            **bearer(world.service_token),
+        )
+        assert response.status_code == 403
+        assert response.json() == {
+            "code": "permission_denied",
+            "detail": account_services.KEY_GRANTS_ONLY_LOWEST_ROLE % {"role": "member"},
+        }
+    assert not ServiceID.objects.filter(name__in=["admin-bot", "auditor-bot"]).exists()
+    assert not AuditEvent.objects.filter(action="service_id.created", actor_kind="key").exists()
+
+
+def test_a_key_lowers_a_service_id_role_but_never_raises_it(api_client, world):
+    url = f"/api/v1/service-ids/{world.service_id.pk}/"
+    lowered = api_client.patch(url, {"role": "member"}, format="json", **bearer(world.user_token))
+    assert lowered.status_code == 200 and lowered.json()["role"] == "member"
+    raised = api_client.patch(url, {"role": "admin"}, format="json", **bearer(world.user_token))
+    assert raised.status_code == 403
+    assert raised.json()["detail"] == account_services.KEY_CANNOT_RAISE_ROLE
+    assert ServiceID.objects.get(pk=world.service_id.pk).role == "member"

@@ -438,7 +438,7 @@ def _member_removed(w: World) -> None:
     member = w.add_member()
     client = w.as_owner()
     with w.acting():
-        response = client.post(_url("accounts:member_remove", pk=member.pk))
+        response = client.post(_url("keys:member_remove", pk=member.pk))
     assert response.status_code == 302
 
 

@@ -111,10 +111,11 @@ CASES = [
         {"role": "member"},
         "member.role_changed",
     ),
-    Case("accounts:member_remove", "POST", (MANAGE,), "a member", event="member.removed"),
-    Case(
-        "accounts:member_remove", "POST", (MANAGE, OWNERS), "another owner", event="member.removed"
-    ),
+    # The confirmation page lists the personal keys that removal revokes.
+    Case("keys:member_remove", "GET", (MANAGE,), "a member"),
+    Case("keys:member_remove", "GET", (MANAGE, OWNERS), "another owner"),
+    Case("keys:member_remove", "POST", (MANAGE,), "a member", event="member.removed"),
+    Case("keys:member_remove", "POST", (MANAGE, OWNERS), "another owner", event="member.removed"),
     Case(
         "accounts:invitation_revoke",
         "POST",
