@@ -4,6 +4,8 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives
+from django.template import loader
 
 from accounts import mfa, roles, services
 from accounts.models import ServiceID, User
@@ -60,14 +62,40 @@ class KeywardSetPasswordForm(SetPasswordForm):
 
 
 class KeywardPasswordResetForm(PasswordResetForm):
-    """Django's reset form, matching e-mail addresses case-insensitively."""
+    """Django's reset form, matching e-mail addresses case-insensitively.
+
+    SECURITY: an address with no account costs the request what one with an account costs (a
+    token made for a stand-in user, with no row, and an e-mail rendered for it, never sent), and
+    no e-mail goes out in the request (``mfa.send_off_request``): the answer's timing does not
+    tell whether the address has an account.
+    """
 
     def get_users(self, email):
-        return (
+        users = [
             u
             for u in User.objects.filter(email__iexact=email, is_active=True)
             if u.has_usable_password() or not u.last_login
-        )
+        ]
+        return users or [User(email=email)]  # the stand-in: its pk is None
+
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ):
+        stand_in = context["user"].pk is None
+
+        def send():
+            subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
+            body = loader.render_to_string(email_template_name, context)
+            if not stand_in:
+                EmailMultiAlternatives(subject, body, from_email, [to_email]).send()
+
+        mfa.send_off_request(send, what="a password reset link")
 
 
 def role_choices(actor_role: str) -> list[tuple[str, str]]:

@@ -8,7 +8,6 @@
 import audit
 from accounts import mfa
 from accounts.models import User
-from audit.services import Actor
 from common.request import context_of
 
 
@@ -30,29 +29,21 @@ def login_succeeded(sender, request, user, **kwargs) -> None:
 
 
 def login_failed(sender, credentials, request=None, **kwargs) -> None:
-    """Count a wrong password against its account (``auth.login_failed``, and
-    ``auth.account_locked`` at the limit); an unknown e-mail is recorded as anonymous."""
+    """Count a wrong password for the back-off of its e-mail from the client's address and
+    against its account (``auth.login_failed``, and ``auth.account_locked`` at the limit); an
+    unknown e-mail is recorded as anonymous."""
     email = credentials.get("email") or credentials.get("username") or ""
     user = User.objects.filter(email__iexact=email).first() if email else None
-    if user is not None:
-        mfa.auth_failure(user=user, action="auth.login_failed", context=_context(request))
-        return
-    audit.record(
-        "auth.login_failed",
-        actor=Actor.anonymous(email),
-        outcome="failure",
-        context=_context(request),
-        metadata={"reason": "unknown e-mail"},
-    )
+    mfa.password_failed(email=email, user=user, context=_context(request))
 
 
 def code_refused(sender, user, request=None, device=None, **kwargs) -> None:
-    """Count a wrong second-factor code against the account (``mfa.verify_failed``); ``device``
-    is the authenticator being enrolled, when the code was for that."""
+    """Count a wrong second-factor code for the account's code back-off and against the account
+    (``mfa.verify_failed``); ``device`` is the authenticator being enrolled, when the code was
+    for that."""
     enrolment = device is not None and not device.confirmed
-    mfa.auth_failure(
+    mfa.code_failed(
         user=user,
-        action="mfa.verify_failed",
         context=_context(request),
         metadata={"device": "totp (enrolment)"} if enrolment else None,
     )

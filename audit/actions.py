@@ -12,6 +12,7 @@ ACTIONS: dict[str, str] = {
     "auth.password_changed": "Password changed",
     "auth.password_reset": "Password set through a reset or set-password link",
     "auth.password_reset_requested": "Password reset e-mail requested",
+    "auth.password_reset_throttled": "Password reset request refused by a rate limit",
     "mfa.enrolled": "Authenticator app enrolled",
     "mfa.verified": "Second factor verified",
     "mfa.verify_failed": "Second factor refused",

@@ -142,12 +142,15 @@ def _incr_shared(cache_key: str, timeout: int, amount: int) -> int:
         return cache.incr(cache_key, amount)
 
 
-def count(scope: str, ident: str, rate: str, now: float | None = None) -> tuple[int, int, int]:
-    """Count one hit; return (hits in this window, the limit, seconds until the window resets)."""
+def count(
+    scope: str, ident: str, rate: str, now: float | None = None, *, amount: int = 1
+) -> tuple[int, int, int]:
+    """Count ``amount`` hits (one; none only reads the window); return (hits in this window, the
+    limit, seconds until the window resets)."""
     limit, period = parse_rate(rate)
     now = time.time() if now is None else now
     window = int(now // period)
-    hits = incr_window(f"rl:{scope}:{ident}:{window}", period + 1)
+    hits = incr_window(f"rl:{scope}:{ident}:{window}", period + 1, amount)
     return hits, limit, max(1, int((window + 1) * period - now) + 1)
 
 

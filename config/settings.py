@@ -253,12 +253,17 @@ SPECTACULAR_SETTINGS = {
 
 # --- Keyward --------------------------------------------------------------------------------
 KEYWARD_BASE_URL = env.str("KEYWARD_BASE_URL", default="http://127.0.0.1:8000")
-KEYWARD_LOCK_AFTER_FAILURES = env.int("KEYWARD_LOCK_AFTER_FAILURES", default=50)
+# Consecutive failures that lock an account (NIST SP 800-63B: at most 100).
+KEYWARD_LOCK_AFTER_FAILURES = env.int("KEYWARD_LOCK_AFTER_FAILURES", default=100)
 KEYWARD_TOKEN_PREFIX = env.str("KEYWARD_TOKEN_PREFIX", default="kw")
 KEYWARD_TRUSTED_PROXIES = env.list("KEYWARD_TRUSTED_PROXIES", default=[])
 KEYWARD_KEY_RATE = env.str("KEYWARD_KEY_RATE", default="6000/min")
 KEYWARD_FAILED_AUTH_RATE = env.str("KEYWARD_FAILED_AUTH_RATE", default="60/min")
 KEYWARD_LOGIN_IP_RATE = env.str("KEYWARD_LOGIN_IP_RATE", default="30/min")
+KEYWARD_PASSWORD_RESET_IP_RATE = env.str("KEYWARD_PASSWORD_RESET_IP_RATE", default="10/hour")
+KEYWARD_PASSWORD_RESET_ACCOUNT_RATE = env.str(
+    "KEYWARD_PASSWORD_RESET_ACCOUNT_RATE", default="3/hour"
+)
 KEYWARD_EXTRA_SCOPES = {}
 KEYWARD_AUDIT_API_LAG = env.int("KEYWARD_AUDIT_API_LAG", default=5)
 # "batched": API request events are inserted by a per-process writer thread, in batches of at most

@@ -74,6 +74,13 @@ def _request_events_in_the_request(settings):
 
 
 @pytest.fixture(autouse=True)
+def _auth_mail_in_the_request(settings):
+    """Send reset links and lock notices in the request, so a test finds them in the outbox at
+    once: tests/security/test_login_enumeration.py covers the sending thread."""
+    settings.KEYWARD_AUTH_MAIL = "request"
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache
 

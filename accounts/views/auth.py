@@ -26,7 +26,13 @@ from accounts.views.security import backup_codes_page
 from common.http import no_store
 from common.request import context_of
 
-INVALID_LOGIN = "E-mail or password is incorrect."
+# SECURITY: also the answer to the right password of a locked account, and to an e-mail with no
+# account: the page never tells whether an account exists or is locked (its owner is told by
+# e-mail). So it says how to unlock.
+INVALID_LOGIN = (
+    "E-mail or password is incorrect. If you have forgotten your password, or the account is "
+    "locked after too many failed attempts, reset your password by e-mail."
+)
 INVALID_CODE = "That code is not valid. Check the time on your phone, or use a backup code."
 IP_THROTTLED = "Too many login attempts from your network. Try again in %(seconds)d seconds."
 FEW_BACKUP_CODES = 3  # warn when this many backup codes or fewer are left
@@ -42,8 +48,9 @@ def _safe_next(request, default: str) -> str:
 
 
 def _refused(request, user: User, form, devices=()) -> bool:
-    """Refuse, unchecked, an attempt while the account or ``devices`` back off (audited); put
-    the "try again in …" or lock message on ``form``; return whether it was refused."""
+    """Refuse, unchecked, a code while the account is locked or its codes or ``devices`` back
+    off (audited); put the "try again in …" or lock message on ``form``; return whether it was
+    refused. (The code step may say "locked": its visitor had the password.)"""
     wait, limit = mfa.attempt_wait(user, devices)
     if wait is None:
         return False
@@ -74,20 +81,33 @@ def _authenticate(request, form) -> tuple[User | None, int]:
     """Return the user the form's credentials authenticate, or None with the form's error; and
     the page's status (429 when refused unchecked).
 
-    The per-address limit and the account's back-off refuse before any check (audited here);
-    ``authenticate()`` signals a wrong password, which ``accounts.signals`` counts and audits.
+    SECURITY: every answer is the same for an e-mail with or without an account, and past the
+    per-address limit costs one password hash (see ``accounts.mfa``). The per-address limit and
+    the back-off of this e-mail from this address refuse before any check (audited here);
+    a locked account's password is never checked (no guess can be told right) and is answered as
+    a wrong one; ``authenticate()`` signals a wrong password, which ``accounts.signals`` counts
+    and audits.
     """
-    email = form.cleaned_data["email"]
+    email, password = form.cleaned_data["email"], form.cleaned_data["password"]
     context = context_of(request)
     wait = mfa.login_ip_wait(context)
-    if wait is not None:
+    if wait is not None:  # names no account: no hash, the cheapest refusal
         mfa.attempt_throttled(user=None, email=email, wait=wait, limit="ip", context=context)
         form.add_error(None, IP_THROTTLED % {"seconds": wait})
         return None, 429
     user = User.objects.filter(email__iexact=email).first()
-    if user is not None and _refused(request, user, form):
+    wait = mfa.password_wait(email=email, user=user, context=context)
+    if wait is not None:
+        mfa.password_dummy_check(password)
+        mfa.attempt_throttled(user=user, email=email, wait=wait, limit="email-ip", context=context)
+        form.add_error(None, mfa.refusal_message(wait))
         return None, 429
-    authed = authenticate(request, email=email, password=form.cleaned_data["password"])
+    if user is not None and user.locked_at is not None:
+        mfa.password_dummy_check(password)
+        mfa.password_refused_locked(email=email, user=user, context=context)
+        form.add_error(None, INVALID_LOGIN)
+        return None, 200
+    authed = authenticate(request, email=email, password=password)
     if authed is None:
         form.add_error(None, INVALID_LOGIN)
     return authed, 200

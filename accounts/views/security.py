@@ -79,11 +79,15 @@ class PasswordResetView(auth_views.PasswordResetView):
     subject_template_name = "registration/password_reset_subject.txt"
 
     def form_valid(self, form):
-        audit.record(
-            "auth.password_reset_requested",
-            actor=Actor.anonymous(form.cleaned_data["email"]),
-            context=context_of(self.request),
-        )
+        """Send the link, unless the client's address or the e-mail address asked too often
+        (429, audited): the same answers and work whether the address has an account or not."""
+        email, context = form.cleaned_data["email"], context_of(self.request)
+        wait, limit = mfa.password_reset_wait(email=email, context=context)
+        if wait is not None:
+            mfa.password_reset_throttled(email=email, wait=wait, limit=limit, context=context)
+            form.add_error(None, mfa.RESET_THROTTLED[limit] % {"seconds": wait})
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        audit.record("auth.password_reset_requested", actor=Actor.anonymous(email), context=context)
         return super().form_valid(form)
 
 

@@ -1,8 +1,10 @@
 import pytest
+from django.core import mail
 from django.urls import reverse
 
 from accounts import conf, mfa
 from accounts.models import BackupCode, User
+from accounts.views.auth import INVALID_LOGIN
 from audit.models import AuditEvent
 from tests import factories
 
@@ -86,15 +88,20 @@ def test_repeated_failures_back_off_with_a_retry_time(client, owner):
     assert "Try again in" in response.content.decode()
 
 
-def test_account_locks_after_the_limit_and_reset_unlocks(client, owner):
+def test_account_locks_after_the_limit_and_reset_unlocks(
+    client, owner, django_capture_on_commit_callbacks
+):
     User.objects.filter(pk=owner.pk).update(failed_auth_count=conf.settings.LOCK_AFTER_FAILURES - 1)
     owner.refresh_from_db()
-    mfa.auth_failure(user=owner, action="auth.login_failed")
+    with django_capture_on_commit_callbacks(execute=True):
+        mfa.auth_failure(user=owner, action="auth.login_failed")
     owner.refresh_from_db()
     assert owner.locked_at is not None
-    response = _post_login(client, owner.email)
-    assert response.status_code == 429
-    assert mfa.LOCKED_MESSAGE in response.content.decode()
+    [notice] = mail.outbox  # the owner learns of the lock, and how to lift it, by e-mail
+    assert notice.to == [owner.email] and "/account/password-reset/" in notice.body
+    response = _post_login(client, owner.email)  # the right password, answered as a wrong one
+    assert response.status_code == 200
+    assert INVALID_LOGIN in response.content.decode()
     assert AuditEvent.objects.filter(action="auth.account_locked").exists()
     from accounts.services import user_password_set
 

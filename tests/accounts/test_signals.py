@@ -98,7 +98,7 @@ def test_refusals_before_the_password_is_checked(client, owner, settings):
         owner.email,
         "denied",
     )
-    assert set(metadata) == {"retry_after", "locked"} and metadata["locked"] is False
+    assert set(metadata) == {"retry_after", "limit"} and metadata["limit"] == "email-ip"
     settings.KEYWARD_LOGIN_IP_RATE = "1/min"
     response, events = _login(client, "x@example.com")
     assert response.status_code == 429

@@ -170,7 +170,7 @@ def _login_failed(w: World) -> None:
 
 @scenario("auth.login_throttled", actor="user")
 def _login_throttled(w: World) -> None:
-    """POST /account/login/ while the account backs off after repeated failures."""
+    """POST /account/login/ while the e-mail backs off from this address after failures."""
     for _ in range(mfa.BACKOFF_AFTER):
         _login(w.client, w.owner, "wrong password")
     with w.acting():
@@ -265,6 +265,16 @@ def _password_reset_requested(w: World) -> None:
     with w.acting():
         response = w.client.post(reverse("accounts:password_reset"), {"email": w.owner.email})
     assert response.status_code == 302
+
+
+@scenario("auth.password_reset_throttled", actor="anonymous")
+def _password_reset_throttled(w: World) -> None:
+    """POST /account/password-reset/ once more than KEYWARD_PASSWORD_RESET_ACCOUNT_RATE allows."""
+    with override_settings(KEYWARD_PASSWORD_RESET_ACCOUNT_RATE="1/hour"):
+        w.client.post(reverse("accounts:password_reset"), {"email": w.owner.email})
+        with w.acting():
+            response = w.client.post(reverse("accounts:password_reset"), {"email": w.owner.email})
+    assert response.status_code == 429
 
 
 # Second factor

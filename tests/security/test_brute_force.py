@@ -3,10 +3,12 @@ says when to retry (a number of seconds, or the lock message).
 
 What ``tests/accounts/test_login.py`` and ``tests/keys/test_throttling.py`` already show (the
 first back-off message, the per-IP login limit, the per-key and per-address API limits with their
-Retry-After) is not repeated here; this file covers the rest: the road from back-off to lock over
-HTTP, a lock that holds against the right password *and* a valid second factor, the operator's
-unlock, OTP throttles (account-wide and per authenticator), the audit of the API's per-address
-throttle, and whose address a per-IP limit counts (``X-Forwarded-For`` only from trusted proxies).
+Retry-After) is not repeated here, nor what ``test_login_enumeration.py`` shows (the same answers
+for an e-mail with or without an account; the back-off per (e-mail, address), so the owner logs in
+from elsewhere); this file covers the rest: the road from back-off to lock over HTTP, a lock that
+holds against the right password *and* a valid second factor, the operator's unlock, OTP throttles
+(account-wide and per authenticator), the audit of the API's per-address throttle, and whose
+address a per-IP limit counts (``X-Forwarded-For`` only from trusted proxies).
 """
 
 import re
@@ -17,7 +19,6 @@ from types import SimpleNamespace
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts import mfa
 from accounts.models import AuthenticatorDevice, User
@@ -33,42 +34,40 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hash
 RETRY_IN = re.compile(r"Try again in (\d+) seconds")
 LOGIN = "/account/login/"
 VERIFY = "/account/mfa/verify/"
+ATTACKER = {"REMOTE_ADDR": "203.0.113.66"}
 
 
 class Clock:
-    """The account back-off's clock (``accounts.mfa._now``), moved by the test, never slept."""
+    """The clock of the back-offs' and per-IP limits' windows (``common.ratelimit``), moved by
+    the test, never slept. It starts 30 s into a day (an hour, a minute): a test that does not
+    move it never straddles two windows."""
 
     def __init__(self):
-        self.now = timezone.now()
+        self.now = time.time() // 86400 * 86400 + 30
 
-    def __call__(self):
+    def time(self) -> float:
         return self.now
 
     def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+        self.now += seconds
 
 
 @pytest.fixture(autouse=True)
-def _one_rate_window(monkeypatch):
-    """Pin the per-IP counters' clock mid-window: a test never straddles two fixed windows."""
-    pinned = time.time() // 3600 * 3600 + 30
-    clock = SimpleNamespace(time=lambda: pinned, monotonic=time.monotonic)
-    monkeypatch.setattr(ratelimit, "time", clock)
-
-
-@pytest.fixture
 def clock(monkeypatch):
     clock = Clock()
-    monkeypatch.setattr(mfa, "_now", clock)
+    monkeypatch.setattr(
+        ratelimit, "time", SimpleNamespace(time=clock.time, monotonic=time.monotonic)
+    )
     return clock
 
 
 @pytest.fixture
 def lock_after(settings):
-    """Lock after 8 consecutive failures (50 in production); no per-IP limit in the way."""
-    settings.KEYWARD_LOCK_AFTER_FAILURES = 8
+    """Lock after 25 consecutive failures (100 in production): past the hour's back-off of
+    one address (20); no per-IP limit in the way."""
+    settings.KEYWARD_LOCK_AFTER_FAILURES = 25
     settings.KEYWARD_LOGIN_IP_RATE = "10000/min"
-    return 8
+    return 25
 
 
 def _login(client, email, password=factories.PASSWORD, **extra):
@@ -91,10 +90,11 @@ def _events(action: str, user=None):
 
 
 def _lock_by_guessing(user, clock, limit: int) -> None:
-    """Guess wrong passwords from another browser, waiting out each back-off, until locked."""
+    """Guess wrong passwords from another browser and address, waiting out each back-off,
+    until locked."""
     attacker = Client()
     while not User.objects.get(pk=user.pk).locked_at:
-        response = _login(attacker, user.email, "not the password")
+        response = _login(attacker, user.email, "not the password", **ATTACKER)
         if response.status_code == 429:
             clock.advance(_retry_seconds(response))
         assert _events("auth.login_failed", user).count() <= limit
@@ -106,37 +106,33 @@ def _lock_by_guessing(user, clock, limit: int) -> None:
 def test_password_guessing_backs_off_then_locks_and_every_refusal_says_when(
     client, owner, clock, lock_after
 ):
-    statuses = [_login(client, owner.email, "wrong").status_code for _ in range(mfa.BACKOFF_AFTER)]
-    assert statuses == [200] * mfa.BACKOFF_AFTER
-    waits = []
-    while True:
-        refused = _login(client, owner.email)  # even the right password waits its turn
-        owner.refresh_from_db()
-        if owner.locked_at is not None:
-            break
-        assert refused.status_code == 429
-        wait = _retry_seconds(refused)
-        delay = 2 ** (owner.failed_auth_count - mfa.BACKOFF_AFTER)
-        assert 1 <= wait <= delay + 1, (wait, delay)
-        waits.append(wait)
-        failures = owner.failed_auth_count
-        clock.advance(wait)
-        assert INVALID_LOGIN in body_of(_login(client, owner.email, "wrong"))
-        owner.refresh_from_db()
-        assert owner.failed_auth_count == failures + 1  # only checked passwords count
-    assert waits == sorted(waits) and waits[-1] > waits[0]  # the back-off grows
-    assert owner.failed_auth_count == lock_after
-    assert _events("auth.login_failed", owner).count() == lock_after
-    assert refused.status_code == 429 and mfa.LOCKED_MESSAGE in body_of(refused)
+    failures, waits = 0, []
+    while User.objects.get(pk=owner.pk).locked_at is None:
+        response = _login(client, owner.email, "wrong")
+        if response.status_code == 429:
+            wait = _retry_seconds(response)
+            refused = _login(client, owner.email)  # even the right password waits its turn
+            assert refused.status_code == 429 and _retry_seconds(refused) == wait
+            waits.append(wait)
+            clock.advance(wait)
+        else:
+            assert INVALID_LOGIN in body_of(response)
+            failures += 1
+            assert failures <= lock_after
+    assert failures == lock_after
+    assert _events("auth.login_failed", owner).count() == lock_after  # only checked ones count
+    assert [w <= 60 for w in waits] == [True, True, True, False]  # a minute thrice, then the hour
     throttled = [e.metadata for e in _events("auth.login_throttled", owner).order_by("id")]
-    assert [m["retry_after"] for m in throttled] == [*waits, 0]
-    assert [m["locked"] for m in throttled] == [False] * len(waits) + [True]
+    assert throttled == [{"retry_after": w, "limit": "email-ip"} for w in waits for _ in "ab"]
     assert _events("auth.account_locked", owner).count() == 1
 
+    # Locked: the right password gets the wrong one's answer (the owner was told by e-mail).
     clock.advance(timedelta(days=30).total_seconds())  # a lock does not wear off
-    locked = _login(client, owner.email)
-    assert locked.status_code == 429 and mfa.LOCKED_MESSAGE in body_of(locked)
-    assert _events("auth.login_throttled", owner).order_by("id").last().metadata["locked"] is True
+    for browser, meta in ((client, {}), (Client(), {"REMOTE_ADDR": "198.51.100.1"})):
+        locked = _login(browser, owner.email, **meta)
+        assert locked.status_code == 200 and INVALID_LOGIN in body_of(locked)
+    last = _events("auth.login_throttled", owner).order_by("id").last()
+    assert last.metadata == {"retry_after": 0, "locked": True}
 
 
 def test_a_locked_account_refuses_the_right_password_a_valid_totp_and_a_backup_code(
@@ -152,7 +148,7 @@ def test_a_locked_account_refuses_the_right_password_a_valid_totp_and_a_backup_c
     tenant_page = client.get(reverse("accounts:tenant_home", kwargs={"slug": "acme"}))
     assert tenant_page["Location"].startswith(VERIFY)  # never verified
     assert len(codes) == mfa.BackupCodeDevice.objects.get(user=owner).remaining  # none spent
-    assert _login(Client(), owner.email).status_code == 429
+    assert INVALID_LOGIN in body_of(_login(Client(), owner.email))
 
 
 def test_a_locked_account_cannot_pass_a_sensitive_actions_code_check(owner, clock, lock_after):
