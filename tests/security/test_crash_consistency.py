@@ -78,7 +78,7 @@ class Secrets:
             return self.values[-1]
 
         monkeypatch.setattr(tokens, "generate", _generate)
-        monkeypatch.setattr(account_services.secrets, "token_urlsafe", _token_urlsafe)
+        monkeypatch.setattr(secrets, "token_urlsafe", _token_urlsafe)
 
 
 @pytest.fixture
@@ -258,7 +258,7 @@ def test_a_crash_after_the_event_of_an_invitation_sends_no_link(world, monkeypat
     def absolute_url(path):
         raise InjectedFailure("crash building the link")
 
-    monkeypatch.setattr(account_services, "absolute_url", absolute_url)
+    monkeypatch.setattr(account_services.members, "absolute_url", absolute_url)
     with pytest.raises(InjectedFailure):
         account_services.invitation_create(
             actor=Principal.of_membership(world["owner_membership"]),

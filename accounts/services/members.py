@@ -1,35 +1,29 @@
-"""Writes for tenants, members, invitations and service IDs. Each commits with its audit event."""
+"""Writes for members: invitations, roles, removal; who may grant which role."""
 
 import hashlib
 import secrets
 from datetime import timedelta
 
-from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 
 import audit
-from accounts import conf, roles
+from accounts import roles
 from accounts.models import (
-    SERVICE_ID_NAME_CONSTRAINT,
     Invitation,
     Membership,
-    ServiceID,
     Tenant,
     User,
 )
 from accounts.principals import Principal
-from audit.services import Actor
+from accounts.services.users import absolute_url
 from common.request import RequestContext
 
 INVITATION_LIFETIME = timedelta(days=7)
-
 LAST_OWNER = "A tenant keeps at least one owner: make someone else owner first."
 NOT_ALLOWED_ROLE = "You may not grant or remove the %(role)s role."
 ALREADY_MEMBER = "%(email)s is already a member of this tenant."
@@ -37,8 +31,6 @@ INVALID_EMAIL = "Enter a valid e-mail address."
 ALREADY_INVITED = "%(email)s already has a pending invitation."
 INVITATION_INVALID = "This invitation link is invalid, expired or already used."
 INVITATION_OTHER_USER = "This invitation is for another e-mail address."
-SLUG_TAKEN = "A tenant with this slug already exists."
-NOT_SERVICE_ID_MANAGER = "You may not manage service IDs."
 ROLE_ABOVE_OWN = "You may not grant a role above your own."
 KEY_CANNOT_RAISE_ROLE = (
     "An API key may lower a role, never raise one: raise it in the portal, behind a fresh "
@@ -48,8 +40,6 @@ KEY_GRANTS_ONLY_LOWEST_ROLE = (
     "An API key may grant only the %(role)s role, to a new or re-enabled identity: grant more "
     "in the portal, behind a fresh second factor."
 )
-SERVICE_ID_NAME_TAKEN = "A service ID named “%(name)s” already exists here (names ignore case)."
-OPERATOR_CALL_NEEDS_TENANT = "An operator's actor=Actor.cli(...) needs tenant=."
 
 
 def _authorize_grant(actor: Principal, role: str, *, current: str | None = None) -> None:
@@ -71,42 +61,6 @@ def _authorize_grant(actor: Principal, role: str, *, current: str | None = None)
         raise PermissionDenied(KEY_GRANTS_ONLY_LOWEST_ROLE % {"role": roles.lowest()})
     if current is not None and not roles.at_most(role, current):
         raise PermissionDenied(KEY_CANNOT_RAISE_ROLE)
-
-
-def absolute_url(path: str) -> str:
-    return conf.settings.BASE_URL.rstrip("/") + path
-
-
-def set_password_link(user: User) -> str:
-    """Return a one-time link where ``user`` sets a password (Django's reset token)."""
-    uid = urlsafe_base64_encode(force_bytes(user.pk))
-    token = default_token_generator.make_token(user)
-    return absolute_url(
-        reverse("accounts:password_reset_confirm", kwargs={"uidb64": uid, "token": token})
-    )
-
-
-@transaction.atomic
-def tenant_create(*, name: str, slug: str, owner_email: str, actor) -> tuple[Tenant, User]:
-    """Create a tenant and its first owner (a new user gets an unusable password)."""
-    if Tenant.objects.filter(slug=slug).exists():
-        raise ValidationError({"slug": SLUG_TAKEN})
-    tenant = Tenant(name=name, slug=slug)
-    tenant.full_clean()
-    tenant.save()
-    owner = User.objects.filter(email__iexact=owner_email).first()
-    if owner is None:
-        owner = User.objects.create_user(owner_email, None)
-    membership = Membership.objects.create(user=owner, tenant=tenant, role=roles.Role.OWNER)
-    audit.record("tenant.created", actor=actor, tenant=tenant, target=tenant)
-    audit.record(
-        "member.joined",
-        actor=actor,
-        tenant=tenant,
-        target=membership,
-        metadata={"role": membership.role, "via": "tenant creation"},
-    )
-    return tenant, owner
 
 
 def _invitation_digest(secret: str) -> bytes:
@@ -280,156 +234,3 @@ def membership_remove(
         metadata={"role": target.role, "member": label},
     )
     target.delete()
-
-
-def _require_service_id_manager(actor: Principal) -> None:
-    if not roles.may(actor.role, roles.Action.SERVICE_IDS_MANAGE):
-        raise PermissionDenied(NOT_SERVICE_ID_MANAGER)
-
-
-@transaction.atomic
-def service_id_create(
-    *,
-    actor: Principal | Actor,
-    name: str,
-    role: str,
-    description: str = "",
-    tenant: Tenant | None = None,
-    context: RequestContext | None = None,
-) -> ServiceID:
-    """Create a service ID in the actor's tenant, with a role no higher than the actor's.
-
-    On the API the actor is a key's principal (the key is recorded as the actor). An operator's
-    command passes ``actor=Actor.cli(...)`` with ``tenant``. Records ``service_id.created`` in the
-    same transaction.
-    """
-    if isinstance(actor, Actor):
-        if tenant is None:
-            raise TypeError(OPERATOR_CALL_NEEDS_TENANT)
-        created_by = None
-    else:
-        _require_service_id_manager(actor)
-        _authorize_grant(actor, role)
-        tenant, created_by = actor.tenant, actor.user
-    if ServiceID.objects.for_tenant(tenant).filter(name__iexact=name).exists():
-        raise ValidationError({"name": SERVICE_ID_NAME_TAKEN % {"name": name}})
-    service_id = ServiceID(
-        tenant=tenant,
-        name=name,
-        role=role,
-        description=description,
-        created_by=created_by,
-    )
-    service_id.full_clean()
-    try:
-        with transaction.atomic():
-            service_id.save()
-    except IntegrityError as error:
-        # Two creations raced past the check above: the loser gets the same 400, not a 500.
-        if SERVICE_ID_NAME_CONSTRAINT not in str(error):
-            raise
-        raise ValidationError({"name": SERVICE_ID_NAME_TAKEN % {"name": name}}) from None
-    audit.record(
-        "service_id.created",
-        actor=actor,
-        tenant=tenant,
-        target=service_id,
-        context=context,
-        metadata={"role": role},
-    )
-    return service_id
-
-
-@transaction.atomic
-def service_id_update(
-    *,
-    actor: Principal,
-    service_id: ServiceID,
-    context: RequestContext | None = None,
-    **changes,
-) -> ServiceID:
-    """Change a service ID's description, role or active flag (on the API the key is recorded
-    as the actor)."""
-    _require_service_id_manager(actor)
-    if service_id.tenant_id != actor.tenant.pk:
-        raise PermissionDenied(NOT_SERVICE_ID_MANAGER)
-    allowed = {"description", "role", "is_active"}
-    fields = [f for f, v in changes.items() if f in allowed and getattr(service_id, f) != v]
-    role = changes["role"] if "role" in fields else service_id.role
-    if "role" in fields and not roles.can_assign(actor.role, service_id.role):
-        raise PermissionDenied(NOT_ALLOWED_ROLE % {"role": service_id.role})
-    if "is_active" in fields and changes["is_active"]:
-        _authorize_grant(actor, role)  # enabling puts its role back in force
-    elif "role" in fields:
-        _authorize_grant(actor, role, current=service_id.role)
-    before = {f: getattr(service_id, f) for f in fields}
-    for f in fields:
-        setattr(service_id, f, changes[f])
-    if not fields:
-        return service_id
-    service_id.full_clean()
-    service_id.save(update_fields=fields)
-    action = "service_id.changed"
-    if fields == ["is_active"]:
-        action = "service_id.enabled" if service_id.is_active else "service_id.disabled"
-    audit.record(
-        action,
-        actor=actor,
-        tenant=service_id.tenant,
-        target=service_id,
-        context=context,
-        metadata={"changed": {f: [before[f], changes[f]] for f in fields}},
-    )
-    return service_id
-
-
-POLICY_FIELDS = (
-    "max_key_lifetime_days",
-    "default_key_lifetime_days",
-    "allow_non_expiring_keys",
-    "revoke_unused_after_days",
-    "leak_policy",
-    "allowed_ips",
-    "key_rate",
-)
-
-
-@transaction.atomic
-def tenant_policy_update(
-    *, actor: Principal, context: RequestContext | None = None, **changes
-) -> Tenant:
-    """Change the tenant's key policy (owners only)."""
-    if not roles.may(actor.role, roles.Action.POLICY_EDIT):
-        raise PermissionDenied("Only owners may change the key policy.")
-    tenant = Tenant.objects.select_for_update().get(pk=actor.tenant.pk)
-    fields = [f for f in POLICY_FIELDS if f in changes and getattr(tenant, f) != changes[f]]
-    before = {f: getattr(tenant, f) for f in fields}
-    for f in fields:
-        setattr(tenant, f, changes[f])
-    if not fields:
-        return tenant
-    tenant.full_clean()
-    tenant.save(update_fields=fields)
-    audit.record(
-        "tenant.policy_changed",
-        actor=actor,
-        tenant=tenant,
-        target=tenant,
-        context=context,
-        metadata={"changed": {f: [before[f], changes[f]] for f in fields}},
-    )
-    return tenant
-
-
-@transaction.atomic
-def user_password_set(
-    *, user: User, password: str, action: str, context: RequestContext | None = None
-) -> None:
-    """Set a password (reset link or change) and lift any account lock; audited."""
-    from accounts.mfa import account_unlock
-
-    user.set_password(password)
-    user.save(update_fields=["password"])
-    audit.record(action, actor=user, target=user, context=context)
-    if action == "auth.password_reset":
-        account_unlock(user=user, actor=user, context=context)
