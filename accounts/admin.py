@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
-from accounts.mfa import account_unlock
+from accounts.lockout import account_unlock
 from accounts.models import AuthenticatorDevice, Invitation, Membership, ServiceID, Tenant, User
 from audit.admin import AuditedModelAdmin
 from audit.services import Actor

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.template import loader
 
-from accounts import mfa, roles, services
+from accounts import lockout, mfa, roles, services
 from accounts.models import ServiceID, User
 from common.request import context_of
 
@@ -66,7 +66,7 @@ class KeywardPasswordResetForm(PasswordResetForm):
 
     SECURITY: an address with no account costs the request what one with an account costs (a
     token made for a stand-in user, with no row, and an e-mail rendered for it, never sent), and
-    no e-mail goes out in the request (``mfa.send_off_request``): the answer's timing does not
+    no e-mail goes out in the request (``lockout.send_off_request``): the answer's timing does not
     tell whether the address has an account.
     """
 
@@ -95,7 +95,7 @@ class KeywardPasswordResetForm(PasswordResetForm):
             if not stand_in:
                 EmailMultiAlternatives(subject, body, from_email, [to_email]).send()
 
-        mfa.send_off_request(send, what="a password reset link")
+        lockout.send_off_request(send, what="a password reset link")
 
 
 def role_choices(actor_role: str) -> list[tuple[str, str]]:

@@ -6,7 +6,7 @@
 """
 
 import audit
-from accounts import mfa
+from accounts import lockout
 from accounts.models import User
 from common.request import context_of
 
@@ -34,7 +34,7 @@ def login_failed(sender, credentials, request=None, **kwargs) -> None:
     unknown e-mail is recorded as anonymous."""
     email = credentials.get("email") or credentials.get("username") or ""
     user = User.objects.filter(email__iexact=email).first() if email else None
-    mfa.password_failed(email=email, user=user, context=_context(request))
+    lockout.password_failed(email=email, user=user, context=_context(request))
 
 
 def code_refused(sender, user, request=None, device=None, **kwargs) -> None:
@@ -42,7 +42,7 @@ def code_refused(sender, user, request=None, device=None, **kwargs) -> None:
     (``mfa.verify_failed``); ``device`` is the authenticator being enrolled, when the code was
     for that."""
     enrolment = device is not None and not device.confirmed
-    mfa.code_failed(
+    lockout.code_failed(
         user=user,
         context=_context(request),
         metadata={"device": "totp (enrolment)"} if enrolment else None,

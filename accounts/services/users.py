@@ -32,7 +32,7 @@ def user_password_set(
     *, user: User, password: str, action: str, context: RequestContext | None = None
 ) -> None:
     """Set a password (reset link or change) and lift any account lock; audited."""
-    from accounts.mfa import account_unlock
+    from accounts.lockout import account_unlock
 
     user.set_password(password)
     user.save(update_fields=["password"])

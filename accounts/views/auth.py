@@ -18,7 +18,7 @@ from django_otp import login as otp_login
 from django_otp.forms import otp_verification_failed
 
 import audit
-from accounts import mfa
+from accounts import lockout, mfa
 from accounts.decorators import mark_sudo, sudo_required
 from accounts.forms import CodeForm, EnrolForm, LoginForm
 from accounts.models import AuthenticatorDevice, BackupCodeDevice, User
@@ -51,11 +51,11 @@ def _refused(request, user: User, form, devices=()) -> bool:
     """Refuse, unchecked, a code while the account is locked or its codes or ``devices`` back
     off (audited); put the "try again in …" or lock message on ``form``; return whether it was
     refused. (The code step may say "locked": its visitor had the password.)"""
-    wait, limit = mfa.attempt_wait(user, devices)
+    wait, limit = lockout.attempt_wait(user, devices)
     if wait is None:
         return False
-    mfa.attempt_throttled(user=user, wait=wait, limit=limit, context=context_of(request))
-    form.add_error("code" if limit == "device" else None, mfa.refusal_message(wait))
+    lockout.attempt_throttled(user=user, wait=wait, limit=limit, context=context_of(request))
+    form.add_error("code" if limit == "device" else None, lockout.refusal_message(wait))
     return True
 
 
@@ -71,7 +71,7 @@ def _finish_verification(request, device) -> None:
     otp_login(request, device)
     request.session.cycle_key()  # SECURITY: django-otp's login() does not
     mark_sudo(request)
-    mfa.auth_success_reset(request.user)
+    lockout.auth_success_reset(request.user)
 
 
 # --- Login ----------------------------------------------------------------------------------
@@ -90,21 +90,23 @@ def _authenticate(request, form) -> tuple[User | None, int]:
     """
     email, password = form.cleaned_data["email"], form.cleaned_data["password"]
     context = context_of(request)
-    wait = mfa.login_ip_wait(context)
+    wait = lockout.login_ip_wait(context)
     if wait is not None:  # names no account: no hash, the cheapest refusal
-        mfa.attempt_throttled(user=None, email=email, wait=wait, limit="ip", context=context)
+        lockout.attempt_throttled(user=None, email=email, wait=wait, limit="ip", context=context)
         form.add_error(None, IP_THROTTLED % {"seconds": wait})
         return None, 429
     user = User.objects.filter(email__iexact=email).first()
-    wait = mfa.password_wait(email=email, user=user, context=context)
+    wait = lockout.password_wait(email=email, user=user, context=context)
     if wait is not None:
-        mfa.password_dummy_check(password)
-        mfa.attempt_throttled(user=user, email=email, wait=wait, limit="email-ip", context=context)
-        form.add_error(None, mfa.refusal_message(wait))
+        lockout.password_dummy_check(password)
+        lockout.attempt_throttled(
+            user=user, email=email, wait=wait, limit="email-ip", context=context
+        )
+        form.add_error(None, lockout.refusal_message(wait))
         return None, 429
     if user is not None and user.locked_at is not None:
-        mfa.password_dummy_check(password)
-        mfa.password_refused_locked(email=email, user=user, context=context)
+        lockout.password_dummy_check(password)
+        lockout.password_refused_locked(email=email, user=user, context=context)
         form.add_error(None, INVALID_LOGIN)
         return None, 200
     authed = authenticate(request, email=email, password=password)

@@ -11,7 +11,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 import audit
-from accounts import mfa, selectors, services
+from accounts import lockout, mfa, selectors, services
 from accounts.decorators import sudo_required
 from accounts.forms import KeywardPasswordResetForm, KeywardSetPasswordForm
 from audit.services import Actor
@@ -82,10 +82,10 @@ class PasswordResetView(auth_views.PasswordResetView):
         """Send the link, unless the client's address or the e-mail address asked too often
         (429, audited): the same answers and work whether the address has an account or not."""
         email, context = form.cleaned_data["email"], context_of(self.request)
-        wait, limit = mfa.password_reset_wait(email=email, context=context)
+        wait, limit = lockout.password_reset_wait(email=email, context=context)
         if wait is not None:
-            mfa.password_reset_throttled(email=email, wait=wait, limit=limit, context=context)
-            form.add_error(None, mfa.RESET_THROTTLED[limit] % {"seconds": wait})
+            lockout.password_reset_throttled(email=email, wait=wait, limit=limit, context=context)
+            form.add_error(None, lockout.RESET_THROTTLED[limit] % {"seconds": wait})
             return self.render_to_response(self.get_context_data(form=form), status=429)
         audit.record("auth.password_reset_requested", actor=Actor.anonymous(email), context=context)
         return super().form_valid(form)

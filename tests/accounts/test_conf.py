@@ -1,7 +1,7 @@
 import pytest
 from django.test import override_settings
 
-from accounts import conf, mfa
+from accounts import conf, lockout
 from audit.models import AuditEvent
 from tests import factories
 
@@ -13,7 +13,7 @@ def test_lock_after_failures_is_read_when_used():
     with override_settings(KEYWARD_LOCK_AFTER_FAILURES=3):
         assert conf.settings.LOCK_AFTER_FAILURES == 3
         for _ in range(3):
-            mfa.auth_failure(user=user, action="auth.login_failed")
+            lockout.auth_failure(user=user, action="auth.login_failed")
     user.refresh_from_db()
     assert user.locked_at is not None and user.failed_auth_count == 3
     assert AuditEvent.objects.filter(action="auth.account_locked").count() == 1

@@ -2,7 +2,7 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from accounts import conf, mfa
+from accounts import conf, lockout, mfa
 from accounts.models import BackupCode, User
 from accounts.views.auth import INVALID_LOGIN
 from audit.models import AuditEvent
@@ -81,7 +81,7 @@ def test_unknown_email_gets_the_same_message(client, db):
 
 
 def test_repeated_failures_back_off_with_a_retry_time(client, owner):
-    for _ in range(mfa.BACKOFF_AFTER):
+    for _ in range(lockout.BACKOFF_AFTER):
         _post_login(client, owner.email, "wrong password")
     response = _post_login(client, owner.email)
     assert response.status_code == 429
@@ -94,7 +94,7 @@ def test_account_locks_after_the_limit_and_reset_unlocks(
     User.objects.filter(pk=owner.pk).update(failed_auth_count=conf.settings.LOCK_AFTER_FAILURES - 1)
     owner.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
-        mfa.auth_failure(user=owner, action="auth.login_failed")
+        lockout.auth_failure(user=owner, action="auth.login_failed")
     owner.refresh_from_db()
     assert owner.locked_at is not None
     [notice] = mail.outbox  # the owner learns of the lock, and how to lift it, by e-mail

@@ -8,7 +8,7 @@ from django.contrib.auth import authenticate
 from django.core import mail
 from django.urls import reverse
 
-from accounts import conf, mfa
+from accounts import conf, lockout, mfa
 from accounts.models import AuthenticatorDevice, User
 from audit.models import AuditEvent
 from tests import factories
@@ -86,7 +86,7 @@ def test_the_failure_at_the_limit_locks_the_account(client, owner):
 
 
 def test_refusals_before_the_password_is_checked(client, owner, settings):
-    for _ in range(mfa.BACKOFF_AFTER):
+    for _ in range(lockout.BACKOFF_AFTER):
         _login(client, owner.email, "wrong password")
     response, events = _login(client, owner.email)
     assert response.status_code == 429

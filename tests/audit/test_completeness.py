@@ -32,7 +32,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_otp.oath import TOTP
 
-from accounts import conf, mfa
+from accounts import conf, lockout, mfa
 from accounts import services as account_services
 from accounts.models import AuthenticatorDevice, Membership, ServiceID, Tenant, User
 from accounts.principals import Principal
@@ -171,7 +171,7 @@ def _login_failed(w: World) -> None:
 @scenario("auth.login_throttled", actor="user")
 def _login_throttled(w: World) -> None:
     """POST /account/login/ while the e-mail backs off from this address after failures."""
-    for _ in range(mfa.BACKOFF_AFTER):
+    for _ in range(lockout.BACKOFF_AFTER):
         _login(w.client, w.owner, "wrong password")
     with w.acting():
         response = _login(w.client, w.owner)
@@ -844,7 +844,7 @@ class ActionNames(ast.NodeVisitor):
     ``record_request()`` / ``build_event()`` / the admin's ``_record(request, obj, action, ...)``
     (a literal, a conditional of literals, a local variable assigned only such values, or a
     parameter of the calling function); an ``action=`` keyword of any call
-    (``mfa.auth_failure``, ``user_password_set``, which pass it on to ``record``); a comparison
+    (``lockout.auth_failure``, ``user_password_set``, which pass it on to ``record``); a comparison
     with a variable called ``action``.
     """
 
@@ -953,7 +953,7 @@ def test_scanner_reads_every_way_this_code_names_an_action():
         "record('a.second' if x else 'a.third', actor=None)\n"
         "self._record(request, obj, 'a.fourth', {})\n"
         "record_request('a.ninth', actor=None)\n"
-        "mfa.auth_failure(user=u, action='a.fifth')\n"
+        "lockout.auth_failure(user=u, action='a.fifth')\n"
         "def service(flag):\n"
         "    action = 'a.sixth'\n"
         "    if flag:\n"

@@ -20,7 +20,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from accounts import mfa
+from accounts import lockout, mfa
 from accounts.models import AuthenticatorDevice, User
 from accounts.views.auth import INVALID_CODE, INVALID_LOGIN
 from audit.models import AuditEvent
@@ -144,7 +144,7 @@ def test_a_locked_account_refuses_the_right_password_a_valid_totp_and_a_backup_c
     for code in (factories.totp_code(owner), codes[0]):
         refused = _verify(client, code)
         assert refused.status_code == 429, code
-        assert mfa.LOCKED_MESSAGE in body_of(refused)
+        assert lockout.LOCKED_MESSAGE in body_of(refused)
     tenant_page = client.get(reverse("accounts:tenant_home", kwargs={"slug": "acme"}))
     assert tenant_page["Location"].startswith(VERIFY)  # never verified
     assert len(codes) == mfa.BackupCodeDevice.objects.get(user=owner).remaining  # none spent
@@ -155,7 +155,7 @@ def test_a_locked_account_cannot_pass_a_sensitive_actions_code_check(owner, cloc
     client = verified_client(owner, sudo=False)
     _lock_by_guessing(owner, clock, lock_after)
     refused = _verify(client, factories.totp_code(owner), url=reverse("accounts:sudo"))
-    assert refused.status_code == 429 and mfa.LOCKED_MESSAGE in body_of(refused)
+    assert refused.status_code == 429 and lockout.LOCKED_MESSAGE in body_of(refused)
     issue = client.get(reverse("keys:issue", kwargs={"slug": "acme"}))
     assert issue["Location"].startswith(reverse("accounts:sudo"))
 
@@ -188,14 +188,14 @@ def test_wrong_codes_back_off_account_wide_and_the_refusal_says_when(
 ):
     settings.OTP_TOTP_THROTTLE_FACTOR = 0  # the authenticator's own back-off: the next test
     assert _login(client, owner.email).status_code == 302
-    for _ in range(mfa.BACKOFF_AFTER):
+    for _ in range(lockout.BACKOFF_AFTER):
         assert INVALID_CODE in body_of(_verify(client, "000000"))
     refused = _verify(client, factories.totp_code(owner))
     assert refused.status_code == 429
     wait = _retry_seconds(refused)
     event = _events("auth.login_throttled", owner).get()
     assert event.metadata["retry_after"] == wait and event.outcome == "denied"
-    assert _events("mfa.verify_failed", owner).count() == mfa.BACKOFF_AFTER
+    assert _events("mfa.verify_failed", owner).count() == lockout.BACKOFF_AFTER
     clock.advance(wait)
     assert _verify(client, factories.totp_code(owner)).status_code == 302
     owner.refresh_from_db()

@@ -22,7 +22,7 @@ from django.template import loader
 from django.test import Client
 from django.urls import reverse
 
-from accounts import conf, mfa
+from accounts import conf, lockout
 from accounts.models import User
 from accounts.views.auth import INVALID_LOGIN
 from audit.models import AuditEvent
@@ -171,7 +171,7 @@ def test_the_per_address_limit_costs_no_hash_for_anyone(known, settings):
 # --- The attacker slows only their own address ---------------------------------------------------
 
 
-@pytest.mark.parametrize("failures", [mfa.BACKOFF_AFTER, 30])
+@pytest.mark.parametrize("failures", [lockout.BACKOFF_AFTER, 30])
 def test_an_attackers_failures_do_not_stop_the_owner_logging_in_elsewhere(
     known, rate_clock, failures
 ):
@@ -184,7 +184,7 @@ def test_an_attackers_failures_do_not_stop_the_owner_logging_in_elsewhere(
 
 
 def test_the_owners_own_typos_back_off_their_address_only_briefly(known, rate_clock):
-    for _ in range(mfa.BACKOFF_AFTER):
+    for _ in range(lockout.BACKOFF_AFTER):
         _login(KNOWN, "typo", ip=OWNER_IP)
     refused = _login(KNOWN, ip=OWNER_IP)
     wait = int(RETRY_IN.search(body_of(refused)).group(1))
@@ -220,7 +220,7 @@ def test_the_account_locks_at_100_failures_and_its_owner_is_told_how_to_unlock(
     assert known.locked_at is not None
     assert AuditEvent.objects.filter(action="auth.account_locked").count() == 1
     [notice] = mail.outbox
-    assert notice.to == [KNOWN] and notice.subject == mfa.LOCKED_MAIL_SUBJECT
+    assert notice.to == [KNOWN] and notice.subject == lockout.LOCKED_MAIL_SUBJECT
     assert f"{conf.settings.BASE_URL}{reverse('accounts:password_reset')}" in notice.body
     assert _login(KNOWN, ip=OWNER_IP).status_code == 200  # locked: the right password is refused
 
@@ -229,7 +229,7 @@ def test_the_account_locks_at_100_failures_and_its_owner_is_told_how_to_unlock(
 
 
 def test_wrong_passwords_from_elsewhere_do_not_hold_up_the_owners_code(known, rate_clock):
-    _fail(KNOWN, mfa.BACKOFF_AFTER, clock=rate_clock)
+    _fail(KNOWN, lockout.BACKOFF_AFTER, clock=rate_clock)
     owner = Client()
     assert _login(KNOWN, ip=OWNER_IP, client=owner).status_code == 302
     code = factories.totp_code(known)
