@@ -8,10 +8,11 @@ settings = AppSettings(
         # thread of their own, so no answer waits on the mail server; "request": in the request.
         "AUTH_MAIL": "background",
         "BASE_URL": "http://127.0.0.1:8000",  # where links in e-mails point
-        # Empty: derived from SECRET_KEY (see accounts/crypto.py).
+        # Encrypts the TOTP seeds (accounts/crypto.py). Empty: derived from SECRET_KEY
+        # (HKDF-SHA256), so rotating SECRET_KEY then makes every authenticator unreadable.
         "FIELD_ENCRYPTION_KEY": "",
         # Consecutive failed attempts (passwords and codes) that lock an account: NIST SP
-        # 800-63B's ceiling. Before it, passwords back off per (e-mail, address) (accounts/mfa.py).
+        # 800-63B's ceiling. Before it, passwords back off per (e-mail, address) (lockout.py).
         "LOCK_AFTER_FAILURES": 100,
         "LOGIN_IP_RATE": "30/min",  # login attempts per client address
         "PASSWORD_RESET_IP_RATE": "10/hour",  # reset requests per client address

@@ -405,15 +405,14 @@ def run_crash(config: Config, seed, env: dict, wrk_path: str, cleanup: Cleanup) 
     """Per way of writing request events (KEYWARD_AUDIT_REQUEST_EVENTS): a fresh gunicorn, wrk
     on the full row with one worker SIGKILLed halfway, a graceful stop (the other worker
     flushes), then the responses wrk saw answered compared with the api.request events written."""
-    from django.conf import settings
-
+    from audit import conf as audit_conf
     from bench import httpbench
 
     headers = headers_for("keyward", seed)
     out = {
         "path": CRASH_PATH,
         "seconds": config.crash_seconds,
-        "flush_ms": getattr(settings, "KEYWARD_AUDIT_FLUSH_MS", None),
+        "flush_ms": audit_conf.settings.AUDIT_FLUSH_MS,
         "modes": {},
     }
     for mode in ("batched", "sync"):

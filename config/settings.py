@@ -16,9 +16,6 @@ if (BASE_DIR / ".env").is_file():
 # --- Core -----------------------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env("SECRET_KEY")
-# Encrypts the TOTP seeds (accounts/crypto.py). Empty: derived from SECRET_KEY (HKDF-SHA256), so
-# rotating SECRET_KEY then makes every authenticator unreadable (people re-enrol).
-KEYWARD_FIELD_ENCRYPTION_KEY = env.str("KEYWARD_FIELD_ENCRYPTION_KEY", default="")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -120,8 +117,6 @@ if CACHES["default"]["BACKEND"].endswith("RedisCache"):
     CACHES["default"].setdefault("OPTIONS", {}).update(
         {"socket_connect_timeout": _cache_timeout, "socket_timeout": _cache_timeout}
     )
-# "open": a lost Redis degrades rate limits to per-process ones; "closed": 503 (common/conf.py).
-KEYWARD_CACHE_FAILURE = env.str("KEYWARD_CACHE_FAILURE", default="open")
 
 # --- Authentication -------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -158,9 +153,6 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_HTTPONLY = True
 
-KEYWARD_SESSION_MAX_AGE = SESSION_COOKIE_AGE
-KEYWARD_SESSION_IDLE_TIMEOUT = env.int("KEYWARD_SESSION_IDLE_TIMEOUT", default=30 * 60)
-KEYWARD_SUDO_SECONDS = env.int("KEYWARD_SUDO_SECONDS", default=15 * 60)
 
 # --- Security headers -----------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -252,32 +244,39 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Keyward --------------------------------------------------------------------------------
-KEYWARD_BASE_URL = env.str("KEYWARD_BASE_URL", default="http://127.0.0.1:8000")
-# Consecutive failures that lock an account (NIST SP 800-63B: at most 100).
-KEYWARD_LOCK_AFTER_FAILURES = env.int("KEYWARD_LOCK_AFTER_FAILURES", default=100)
-KEYWARD_TOKEN_PREFIX = env.str("KEYWARD_TOKEN_PREFIX", default="kw")
-KEYWARD_TRUSTED_PROXIES = env.list("KEYWARD_TRUSTED_PROXIES", default=[])
-KEYWARD_KEY_RATE = env.str("KEYWARD_KEY_RATE", default="6000/min")
-KEYWARD_FAILED_AUTH_RATE = env.str("KEYWARD_FAILED_AUTH_RATE", default="60/min")
-KEYWARD_LOGIN_IP_RATE = env.str("KEYWARD_LOGIN_IP_RATE", default="30/min")
-KEYWARD_PASSWORD_RESET_IP_RATE = env.str("KEYWARD_PASSWORD_RESET_IP_RATE", default="10/hour")
-KEYWARD_PASSWORD_RESET_ACCOUNT_RATE = env.str(
-    "KEYWARD_PASSWORD_RESET_ACCOUNT_RATE", default="3/hour"
-)
-KEYWARD_EXTRA_SCOPES = {}
-KEYWARD_AUDIT_API_LAG = env.int("KEYWARD_AUDIT_API_LAG", default=5)
-# "batched": API request events are inserted by a per-process writer thread, in batches of at most
-# KEYWARD_AUDIT_BATCH written KEYWARD_AUDIT_FLUSH_MS after their first event, and at exit; "sync":
-# one INSERT per request.
-KEYWARD_AUDIT_REQUEST_EVENTS = env.str("KEYWARD_AUDIT_REQUEST_EVENTS", default="batched")
-KEYWARD_AUDIT_FLUSH_MS = env.int("KEYWARD_AUDIT_FLUSH_MS", default=20)
-KEYWARD_AUDIT_BATCH = env.int("KEYWARD_AUDIT_BATCH", default=500)
-# keys_maintain rolls up API request events older than this many seconds (younger ones wait for
-# the next run, so a slower transaction that took a lower event id is never passed over).
-KEYWARD_USAGE_ROLLUP_DELAY = env.int("KEYWARD_USAGE_ROLLUP_DELAY", default=60)
-# Signers of leak reports (POST /api/v1/leaks/): key id -> PEM of an ECDSA P-256 public key, as
-# a JSON object, e.g. {"scanner-1": "-----BEGIN PUBLIC KEY-----\n…\n-----END PUBLIC KEY-----\n"}.
-KEYWARD_LEAK_REPORT_PUBLIC_KEYS = env.json("KEYWARD_LEAK_REPORT_PUBLIC_KEYS", default={})
+# Each KEYWARD_* setting is taken from the environment only where it is set there. Its default
+# lives once, with what it means, in its app's conf.py (accounts, keys, audit, common), read when
+# used; the README lists them all.
+_KEYWARD_ENVIRONMENT = {
+    # accounts/conf.py
+    "KEYWARD_AUTH_MAIL": env.str,
+    "KEYWARD_BASE_URL": env.str,
+    "KEYWARD_FIELD_ENCRYPTION_KEY": env.str,
+    "KEYWARD_LOCK_AFTER_FAILURES": env.int,
+    "KEYWARD_LOGIN_IP_RATE": env.str,
+    "KEYWARD_PASSWORD_RESET_IP_RATE": env.str,
+    "KEYWARD_PASSWORD_RESET_ACCOUNT_RATE": env.str,
+    "KEYWARD_SESSION_IDLE_TIMEOUT": env.int,
+    "KEYWARD_SUDO_SECONDS": env.int,
+    # keys/conf.py
+    "KEYWARD_TOKEN_PREFIX": env.str,
+    "KEYWARD_KEY_RATE": env.str,
+    "KEYWARD_FAILED_AUTH_RATE": env.str,
+    "KEYWARD_USAGE_ROLLUP_DELAY": env.int,
+    "KEYWARD_LEAK_REPORT_PUBLIC_KEYS": env.json,
+    # audit/conf.py
+    "KEYWARD_AUDIT_API_LAG": env.int,
+    "KEYWARD_AUDIT_REQUEST_EVENTS": env.str,
+    "KEYWARD_AUDIT_FLUSH_MS": env.int,
+    "KEYWARD_AUDIT_BATCH": env.int,
+    # common/conf.py
+    "KEYWARD_TRUSTED_PROXIES": env.list,
+    "KEYWARD_CACHE_FAILURE": env.str,
+}
+for _name, _read in _KEYWARD_ENVIRONMENT.items():
+    if _name in os.environ:
+        globals()[_name] = _read(_name)
+KEYWARD_SESSION_MAX_AGE = SESSION_COOKIE_AGE  # a portal session never outlives its cookie
 
 # --- Logging --------------------------------------------------------------------------------
 # Audit events are streamed as one JSON line each on "keyward.audit": to standard error with the

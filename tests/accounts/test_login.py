@@ -3,6 +3,7 @@ from django.core import mail
 from django.urls import reverse
 
 from accounts import conf, lockout, mfa
+from accounts import conf as accounts_conf
 from accounts.models import BackupCode, User
 from accounts.views.auth import INVALID_LOGIN
 from audit.models import AuditEvent
@@ -170,7 +171,7 @@ def test_another_tenants_pages_are_404(owner_client, other_tenant):
 def test_idle_session_ends(owner_client, settings):
     owner_client.get(reverse("accounts:security"))
     session = owner_client.session
-    session["keyward_seen_at"] -= settings.KEYWARD_SESSION_IDLE_TIMEOUT + 1
+    session["keyward_seen_at"] -= accounts_conf.settings.SESSION_IDLE_TIMEOUT + 1
     session.save()
     response = owner_client.get(reverse("accounts:security"))
     assert response.status_code == 302

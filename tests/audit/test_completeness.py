@@ -24,7 +24,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings
 from django.core import mail
 from django.core.management import call_command
 from django.test import Client, override_settings
@@ -33,6 +32,7 @@ from django.utils import timezone
 from django_otp.oath import TOTP
 
 from accounts import conf, lockout, mfa
+from accounts import conf as accounts_conf
 from accounts import services as account_services
 from accounts.models import AuthenticatorDevice, Membership, ServiceID, Tenant, User
 from accounts.principals import Principal
@@ -221,7 +221,7 @@ def _session_expired(w: World) -> None:
     client = w.as_owner()
     client.get(reverse("accounts:security"))
     session = client.session
-    session["keyward_seen_at"] -= settings.KEYWARD_SESSION_IDLE_TIMEOUT + 1
+    session["keyward_seen_at"] -= accounts_conf.settings.SESSION_IDLE_TIMEOUT + 1
     session.save()
     with w.acting():
         response = client.get(reverse("accounts:security"))

@@ -6,13 +6,13 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.conf import settings
 from django.core import mail
 from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import conf as accounts_conf
 from accounts.models import Tenant
 from audit.models import AuditEvent
 from audit.services import Actor
@@ -32,7 +32,7 @@ def _set(key: ApiKey, **fields) -> ApiKey:
 
 def _rotate_link(key: ApiKey) -> str:
     path = reverse("keys:rotate", kwargs={"slug": key.tenant.slug, "pk": key.pk})
-    return settings.KEYWARD_BASE_URL.rstrip("/") + path
+    return accounts_conf.settings.BASE_URL.rstrip("/") + path
 
 
 def _warnings():
