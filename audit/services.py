@@ -111,6 +111,11 @@ def record(
         context=context,
         metadata=metadata,
     )
+    return _save(event)
+
+
+def _save(event: AuditEvent) -> AuditEvent:
+    """Insert ``event`` in the caller's transaction; stream it once that commits."""
     event.save()
     transaction.on_commit(lambda: stream_event(event))
     return event
@@ -138,8 +143,7 @@ def record_request(
         metadata=metadata,
     )
     if conf.settings.AUDIT_REQUEST_EVENTS == "sync":
-        event.save()
-        transaction.on_commit(lambda: stream_event(event))
+        _save(event)
     else:
         from audit.writer import writer
 
