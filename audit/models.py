@@ -8,6 +8,23 @@ from audit.actions import Outcome
 APPEND_ONLY = "Audit events are append-only: they cannot be changed or deleted."
 
 
+class CurrentTransactionId(models.Func):
+    """The id of the inserting transaction, as a number (PostgreSQL's ``pg_current_xact_id()``).
+
+    A reader's snapshot says which transactions may still commit (``pg_snapshot_xmin``): every
+    event whose ``txid`` is below it is final, whatever order the ids were taken in. SQLite runs
+    one writer at a time, so there the id order is the commit order and the value is 0.
+    """
+
+    output_field = models.BigIntegerField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return "0", []
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return "(pg_current_xact_id()::text::bigint)", []
+
+
 class ActorKind(models.TextChoices):
     USER = "user", "user"
     SERVICE_ID = "service_id", "service ID"
@@ -56,6 +73,9 @@ class AuditEvent(models.Model):
     user_agent = models.CharField(max_length=300, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # Set by the database on INSERT: the commit-order key of the feed and the seals,
+    # ordered (txid, id). See CurrentTransactionId and audit/selectors.py.
+    txid = models.BigIntegerField(db_default=CurrentTransactionId(), editable=False)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -65,6 +85,9 @@ class AuditEvent(models.Model):
             models.Index(fields=["tenant", "-id"], name="audit_tenant_id"),
             models.Index(fields=["tenant", "action", "-id"], name="audit_tenant_action_id"),
             models.Index(fields=["tenant", "target_kind", "target_id"], name="audit_tenant_target"),
+            # The SIEM feed's order (per tenant) and the seals' order (all events).
+            models.Index(fields=["tenant", "txid", "id"], name="audit_tenant_txid_id"),
+            models.Index(fields=["txid", "id"], name="audit_txid_id"),
         ]
 
     def __str__(self) -> str:

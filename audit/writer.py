@@ -198,7 +198,10 @@ def _columns() -> tuple:
 def _fields() -> tuple:
     from audit.models import AuditEvent
 
-    return tuple(f for f in AuditEvent._meta.concrete_fields if not f.primary_key)
+    # The database fills the id and the inserting transaction's id (txid) itself.
+    return tuple(
+        f for f in AuditEvent._meta.concrete_fields if not f.primary_key and not f.has_db_default()
+    )
 
 
 def _record_type(field) -> str:
