@@ -49,6 +49,13 @@ class ApiKeyProbe(Probe):
     permission_classes = [HasAPIKey]
 
 
+def durability(request):
+    """The audit durability settings as this worker sees them (bench/durability.py)."""
+    from bench.durability import settings_now
+
+    return JsonResponse(settings_now())
+
+
 def _unavailable(reason: str):
     def view(request, *args, **kwargs):
         return JsonResponse({"code": "not_available", "detail": reason}, status=501)

@@ -21,5 +21,7 @@ urlpatterns = [
     path("api/bench/api_key/", probes.ApiKeyProbe.as_view()),
     path("api/bench/auth/", _keyward["auth"]),
     path("api/bench/full/", _keyward["full"]),
+    path("api/bench/unknown/", _keyward["full"]),
+    path("api/bench/durability/", probes.durability),
     *product_urlpatterns,
 ]
