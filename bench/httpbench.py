@@ -87,6 +87,16 @@ class Gunicorn:
                 time.sleep(0.3)
         raise RuntimeError(f"gunicorn did not answer within 60s: see {self.log_path}")
 
+    def durability(self) -> dict:
+        """The audit durability settings as a worker sees them (bench/durability.py)."""
+        import json
+
+        try:
+            with urllib.request.urlopen(self.base + "/api/bench/durability/", timeout=5) as r:  # noqa: S310
+                return json.loads(r.read())
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError) as error:
+            return {"error": str(error)}
+
     def worker_pids(self) -> list[int]:
         """Return the pids of the master's children (its workers), read from /proc."""
         master = self.process.pid if self.process else None
@@ -129,11 +139,26 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-def _wrk_command(wrk_path: str, url: str, headers: dict, seconds: int) -> list[str]:
-    command = [wrk_path, "-t2", "-c2", f"-d{seconds}s", "--timeout", "5s", "--latency"]
+def _wrk_command(
+    wrk_path: str,
+    url: str,
+    headers: dict,
+    seconds: int,
+    script: str | None = None,
+    script_args: tuple = (),
+    connections: int = 2,
+) -> list[str]:
+    command = [
+        wrk_path, "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "--latency"
+    ]  # fmt: skip
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
-    return [*command, url]
+    if script:
+        command += ["-s", script]
+    command.append(url)
+    if script_args:
+        command += ["--", *map(str, script_args)]
+    return command
 
 
 def _parse_wrk(out: str, err: str) -> WrkResult:
@@ -153,9 +178,17 @@ def _parse_wrk(out: str, err: str) -> WrkResult:
     )
 
 
-def wrk(wrk_path: str, url: str, headers: dict, seconds: int) -> WrkResult:
+def wrk(
+    wrk_path: str,
+    url: str,
+    headers: dict,
+    seconds: int,
+    script: str | None = None,
+    script_args: tuple = (),
+    connections: int = 2,
+) -> WrkResult:
     done = subprocess.run(  # noqa: S603
-        _wrk_command(wrk_path, url, headers, seconds),
+        _wrk_command(wrk_path, url, headers, seconds, script, script_args, connections),
         capture_output=True,
         text=True,
         timeout=seconds + 60,
@@ -217,6 +250,8 @@ class HttpRow:
     expect_non_2xx: bool = False
     rounds: list[WrkResult] = field(default_factory=list)
     error: str = ""
+    script: str | None = None  # a wrk Lua script (the unknown-token row's fresh tokens)
+    script_args: tuple = ()
 
     @property
     def median_rps(self) -> float | None:
@@ -242,12 +277,14 @@ def run_rows(
     """Warm every row up, then run ``rounds`` interleaved rounds of ``seconds`` per row."""
     live = [row for row in rows if not row.error]
     for row in live:
-        wrk(wrk_path, base + row.path, row.headers, warmup)
+        wrk(wrk_path, base + row.path, row.headers, warmup, row.script, row.script_args)
     for index in range(rounds):
         started = time.perf_counter()
         order = live[index % len(live) :] + live[: index % len(live)] if live else []
         for row in order:
-            result = wrk(wrk_path, base + row.path, row.headers, seconds)
+            result = wrk(
+                wrk_path, base + row.path, row.headers, seconds, row.script, row.script_args
+            )
             row.rounds.append(result)
             if result.non_2xx and not row.expect_non_2xx:
                 row.error = f"{result.non_2xx} non-2xx responses in round {index + 1}"

@@ -29,9 +29,12 @@ class Row:
     headers: dict = field(default_factory=dict)
     error: str = ""  # set when the row cannot be measured (not available yet, wrong status)
     setup: Callable[[], None] | None = None  # puts the database in this row's state
+    # Headers made anew for each request (a fresh unknown token, a random key of a pool).
+    header_source: Callable[[], dict] | None = None
 
     def get(self):
-        return self.client.get(self.path, headers=self.headers)
+        headers = self.header_source() if self.header_source else self.headers
+        return self.client.get(self.path, headers=headers)
 
     def prepare(self) -> None:
         if self.setup is not None:

@@ -18,8 +18,10 @@ from bench import BenchError
 
 BENCH_SLUG = "bench"  # the probe rows: in-process and HTTP
 AUDIT_SLUG = "audit"  # the audit scale rows: its events are the seeded ones
+CURSOR_SLUG = "cursor"  # the cursor row: a load on the full row polled through the audit API
 NOISE_SLUG = "noise"  # one seeded event in ten, and the filler keys
 OWNER_EMAIL = "owner@bench.example"
+CURSOR_OWNER_EMAIL = "owner@cursor.example"
 AUDIT_OWNER_EMAIL = "owner@audit.example"
 NOISE_OWNER_EMAIL = "owner@noise.example"
 # The portal filter of the audit scale rows: about 5% of the audit tenant's seeded events.
@@ -39,6 +41,12 @@ class Seed:
     audit_owner: object  # verified second factor: reads the portal audit pages
     audit_token: str  # service key of the audit tenant's "siem" service ID, scope audit:read
     noise_tenant: object
+    cursor_tenant: object = None
+    cursor_token: str = ""  # the cursor tenant owner's personal token, scope keys:read
+    cursor_audit_token: str = ""  # the cursor tenant's "siem" service key, scope audit:read
+    # Plaintext tokens of the filler keys: the key-scale rows pick one at random per request.
+    filler_tokens: tuple = ()  # the bulk_create ones (in the small and the big table)
+    sample_tokens: tuple = ()  # spread over the rows grow_keys adds (in the big table only)
 
 
 class AlreadySeeded(BenchError):
@@ -57,7 +65,7 @@ def seed(*, filler_keys: int = 1000, log=print) -> Seed:
     from audit.services import Actor
     from keys.services import key_issue
 
-    if Tenant.objects.filter(slug__in=[BENCH_SLUG, AUDIT_SLUG, NOISE_SLUG]).exists():
+    if Tenant.objects.filter(slug__in=[BENCH_SLUG, AUDIT_SLUG, NOISE_SLUG, CURSOR_SLUG]).exists():
         raise AlreadySeeded(
             "this database already holds bench data: give DATABASE_URL an empty database"
         )
@@ -98,6 +106,29 @@ def seed(*, filler_keys: int = 1000, log=print) -> Seed:
     noise, _ = tenant_create(
         name="Noise", slug=NOISE_SLUG, owner_email=NOISE_OWNER_EMAIL, actor=cli
     )
+    # The cursor row's tenant: its own history stays small, so the poller catches up at once.
+    cursor_tenant, cursor_owner, cursor_membership = tenant_with_owner(
+        CURSOR_SLUG, CURSOR_OWNER_EMAIL
+    )
+    _, cursor_token = key_issue(
+        actor=Principal.of_membership(cursor_membership),
+        tenant=cursor_tenant,
+        owner=cursor_owner,
+        name="cursor load",
+        scopes=["keys:read"],
+        expires_at=expires,
+    )
+    cursor_siem = service_id_create(
+        actor=Principal.of_membership(cursor_membership), name="siem", role="auditor"
+    )
+    _, cursor_audit_token = key_issue(
+        actor=cli,
+        tenant=cursor_tenant,
+        owner=cursor_siem,
+        name="siem poll",
+        scopes=["audit:read"],
+        expires_at=expires,
+    )
     result = Seed(
         tenant=tenant,
         owner=owner,
@@ -109,13 +140,17 @@ def seed(*, filler_keys: int = 1000, log=print) -> Seed:
         audit_owner=audit_owner,
         audit_token=audit_token,
         noise_tenant=noise,
+        cursor_tenant=cursor_tenant,
+        cursor_token=cursor_token,
+        cursor_audit_token=cursor_audit_token,
     )
-    bulk_keys(filler_keys, log=log)
+    result.filler_tokens = tuple(bulk_keys(filler_keys, log=log))
     return result
 
 
-def bulk_keys(count: int, log=print) -> None:
-    """Add ``count`` filler keys of the noise tenant's owner with ``bulk_create``."""
+def bulk_keys(count: int, log=print) -> list[str]:
+    """Add ``count`` filler keys of the noise tenant's owner with ``bulk_create``; return their
+    tokens."""
     from accounts.models import User
     from keys import tokens
     from keys.models import ApiKey
@@ -124,9 +159,10 @@ def bulk_keys(count: int, log=print) -> None:
     tenant_id = owner.memberships.get().tenant_id
     started = time.perf_counter()
     now = timezone.now()
-    keys = []
+    keys, plaintexts = [], []
     for i in range(count):
         token = tokens.generate(tokens.Kind.PERSONAL)
+        plaintexts.append(token)
         keys.append(
             ApiKey(
                 tenant_id=tenant_id,
@@ -140,6 +176,7 @@ def bulk_keys(count: int, log=print) -> None:
         )
     ApiKey.objects.bulk_create(keys, batch_size=1000)
     log(f"  {count:,} filler keys (bulk_create) in {time.perf_counter() - started:.1f}s")
+    return plaintexts
 
 
 def key_count() -> int:
@@ -148,7 +185,9 @@ def key_count() -> int:
         return cursor.fetchone()[0]
 
 
-def _insert_series(cursor, model, template_id: int, overrides: dict, params: dict) -> None:
+def _insert_series(
+    cursor, model, template_id: int, overrides: dict, params: dict, join: str = ""
+) -> None:
     """INSERT one row per g of generate_series(%(first)s, %(last)s): the columns named in
     ``overrides`` get those SQL expressions, every other column the value of the template row
     (so a column added to the model later needs no change here)."""
@@ -158,39 +197,58 @@ def _insert_series(cursor, model, template_id: int, overrides: dict, params: dic
     names = ", ".join(f'"{c}"' for c in columns)
     cursor.execute(
         f'INSERT INTO "{table}" ({names}) SELECT {values} FROM "{table}" t '  # noqa: S608
-        "CROSS JOIN generate_series(%(first)s, %(last)s) AS g WHERE t.id = %(template)s",
+        f"CROSS JOIN generate_series(%(first)s, %(last)s) AS g {join} "
+        "WHERE t.id = %(template)s",
         {**params, "template": template_id},
     )
 
 
-def grow_keys(total: int, log=print) -> None:
+def grow_keys(total: int, sample: int = 1000, log=print) -> list[str]:
     """Add filler keys with generate_series until the key table holds ``total`` rows: copies of
-    the first bulk-created filler key, each with its own name, digest and hint."""
+    the first bulk-created filler key, each with its own name, digest and hint. ``sample`` of
+    them, at random positions spread over the added rows, get the digest of a real token made
+    here: return those tokens (the key-scale rows pick one at random per request)."""
+    import random
+
+    from keys import tokens
     from keys.models import ApiKey
 
     missing = total - key_count()
     if missing <= 0:
-        return
+        return []
     started = time.perf_counter()
     template = ApiKey.objects.filter(name="filler 0").values_list("id", flat=True).get()
+    positions = sorted(random.sample(range(1, missing + 1), min(sample, missing)))
+    known = [tokens.generate(tokens.Kind.PERSONAL) for _ in positions]
     overrides = {
         "name": "'filler ' || (g + %(offset)s)",
-        "digest": "sha256(convert_to(%(salt)s || g, 'UTF8'))",
-        "hint": "'kwp_…' || lpad((g %% 10000)::text, 4, '0')",
+        "digest": "coalesce(s.sdigest, sha256(convert_to(%(salt)s || g, 'UTF8')))",
+        "hint": "coalesce(s.shint, 'kwp_…' || lpad((g %% 10000)::text, 4, '0'))",
     }
+    join = (
+        "LEFT JOIN unnest(%(sample_g)s::bigint[], %(sample_digest)s::bytea[], "
+        "%(sample_hint)s::text[]) AS s(sg, sdigest, shint) ON s.sg = g"
+    )
     with connection.cursor() as cursor:
         cursor.execute("SELECT coalesce(max(id), 0) FROM keys_apikey")
-        params = {"offset": cursor.fetchone()[0], "salt": secrets.token_hex(8)}
+        params = {
+            "offset": cursor.fetchone()[0],
+            "salt": secrets.token_hex(8),
+            "sample_g": positions,
+            "sample_digest": [tokens.digest(t) for t in known],
+            "sample_hint": [tokens.hint(t) for t in known],
+        }
         for first in range(1, missing + 1, 250_000):
             last = min(first + 250_000 - 1, missing)
             _insert_series(
-                cursor, ApiKey, template, overrides, {**params, "first": first, "last": last}
+                cursor, ApiKey, template, overrides, {**params, "first": first, "last": last}, join
             )
         cursor.execute("VACUUM ANALYZE keys_apikey")
     log(
-        f"  key table grown to {key_count():,} rows (generate_series) "
-        f"in {time.perf_counter() - started:.0f}s"
+        f"  key table grown to {key_count():,} rows (generate_series; {len(known):,} known "
+        f"tokens spread over them) in {time.perf_counter() - started:.0f}s"
     )
+    return known
 
 
 def event_counts(tenant) -> tuple[int, int]:
@@ -316,3 +374,21 @@ def portal_client(user) -> Client:
     session[DEVICE_ID_SESSION_KEY] = AuthenticatorDevice.objects.get(user=user).persistent_id
     session.save()
     return client
+
+
+class UnknownTokens:
+    """Well-formed tokens with a valid checksum that no key has: what a guesser sends (the
+    checksum is public). Each call returns a new one (a run-random stem and a counter), so no
+    process can answer from its memory of refused digests."""
+
+    def __init__(self):
+        from keys import tokens
+
+        self._tokens = tokens
+        self._stem = "".join(secrets.choice(tokens.ALPHABET) for _ in range(16))
+        self._count = 0
+
+    def __call__(self) -> str:
+        self._count += 1
+        secret = self._stem + f"{self._count:016d}"
+        return self._tokens._assemble(self._tokens.Kind.PERSONAL, secret)
