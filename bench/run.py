@@ -1,9 +1,9 @@
 """Run Keyward's benchmarks: ``make bench`` (see bench/README.md).
 
-    .venv/bin/python bench/run.py            # everything: in-process, HTTP, scale (~10 min)
+    .venv/bin/python bench/run.py            # everything, 3 runs: in-process, HTTP, scale (~20 min)
     .venv/bin/python bench/run.py --quick    # smoke run of every row at small sizes (< 2 min)
-    .venv/bin/python bench/run.py --scale    # only the scale rows, full size (~6.5 min)
-    .venv/bin/python bench/run.py --no-scale # only the in-process and HTTP rows (~4 min)
+    .venv/bin/python bench/run.py --scale    # only the scale rows, full size (~8 min)
+    .venv/bin/python bench/run.py --no-scale # only the in-process and HTTP rows (~11 min)
 
 A throwaway PostgreSQL cluster is created (or DATABASE_URL used), seeded, measured and removed.
 """
@@ -18,6 +18,7 @@ import io
 import json
 import os
 import pstats
+import random
 import secrets
 import signal
 import subprocess
@@ -42,15 +43,19 @@ RESULTS_DIR = HERE / ".results"
 @dataclass(frozen=True)
 class Config:
     mode: str
-    rounds: int = 7  # in-process rounds
+    runs: int = 3  # complete runs of each part; every target is read on the median of the runs
+    rounds: int = 5  # in-process rounds per run
     requests: int = 500  # in-process requests per row per round
     warmup: int = 100
-    http_rounds: int = 10
+    http_rounds: int = 7  # per run
     http_seconds: int = 2  # wrk takes whole seconds
     http_warmup: int = 1
     crash_seconds: int = 4  # wrk on the full row; one worker is SIGKILLed halfway
-    scale_rounds: int = 5
+    crash_fail_open: bool = True  # also the fail-open mode (for comparison; no target)
+    cursor_seconds: int = 8  # wrk on the full row while a poller follows the audit API
+    scale_rounds: int = 4  # per run
     key_requests: int = 300  # per row per round, key table rows
+    key_pool: int = 1000  # known keys per table version, one picked at random per request
     page_requests: int = 40  # per row per round, audit page rows
     keys_small: int = 1_000  # filler keys made with bulk_create at seeding
     keys_big: int = 1_000_000
@@ -64,6 +69,7 @@ class Config:
 MODES = {
     "quick": Config(
         "quick",
+        runs=1,
         rounds=3,
         requests=40,
         warmup=20,
@@ -71,11 +77,14 @@ MODES = {
         http_seconds=2,
         http_warmup=1,
         crash_seconds=2,
+        crash_fail_open=False,
+        cursor_seconds=3,
         scale_rounds=3,
         key_requests=40,
         page_requests=10,
         keys_big=20_000,
-        events_big=100_000,
+        key_pool=200,
+        events_big=50_000,
         events_huge=None,
         seal_rounds=1,
         profile_requests=200,
@@ -169,7 +178,12 @@ ROWS = [
     ("full", "Keyward full (+ throttle + audit event)", "/api/bench/full/", "keyward", 200),
     ("whoami", "Keyward GET /api/v1/whoami/", "/api/v1/whoami/", "keyward", 200),
     ("malformed", "Keyward, malformed token → 401", "/api/bench/malformed/", "garbage", 401),
+    ("unknown", "Keyward, unknown well-formed token → 401", "/api/bench/unknown/", "unknown", 401),
 ]
+# Rows whose requests write an api.request event, if the in-process part did not count them:
+# their figures carry the events' durability.
+AUDITED_ROWS = ("full", "whoami")
+UNKNOWN_SCRIPT = HERE / "unknown_token.lua"
 
 
 def headers_for(scheme: str | None, seed) -> dict:
@@ -182,6 +196,7 @@ def headers_for(scheme: str | None, seed) -> dict:
         "api_key": f"Api-Key {seed.api_key}",
         "keyward": f"Bearer {seed.keyward_token}",
         "garbage": f"Bearer {seeding.GARBAGE_TOKEN}",
+        "unknown": None,  # a fresh token per request: header_source / the wrk script
     }
     value = tokens[scheme]
     return {"Authorization": value} if value else {}
@@ -191,10 +206,14 @@ def inprocess_rows(seed, fallback: str) -> list:
     from django.test import Client
 
     from bench.measure import Row
+    from bench.seeding import UnknownTokens
 
     rows = []
     for name, label, path, scheme, expect in ROWS:
         row = Row(name, label, path, Client(), expect=expect, headers=headers_for(scheme, seed))
+        if scheme == "unknown":
+            fresh = UnknownTokens()
+            row.header_source = lambda fresh=fresh: {"Authorization": f"Bearer {fresh()}"}
         if fallback and name == "whoami":
             row.error = f"not available yet: Keyward's DRF defaults do not import ({fallback})"
         rows.append(row)
@@ -215,7 +234,7 @@ def audit_events_per_request(row, n: int = 40) -> float:
 
 
 def run_inprocess(config: Config, seed, fallback: str) -> dict:
-    from bench import measure
+    from bench import durability, measure
 
     rows = inprocess_rows(seed, fallback)
     measure.check(rows)
@@ -228,7 +247,13 @@ def run_inprocess(config: Config, seed, fallback: str) -> dict:
         rows, rounds=config.rounds, n=config.requests, warmup=config.warmup, log=log
     )
     elapsed = time.perf_counter() - started
-    out = {"seconds": elapsed, "rows": {}}
+    state = durability.settings_now()
+    out = {
+        "seconds": elapsed,
+        "rows": {},
+        "durability_settings": state,
+        "durability": durability.describe(state),
+    }
     for row in rows:
         result = results[row.name]
         out["rows"][row.name] = {
@@ -344,18 +369,25 @@ def profile_breakdown(stats: pstats.Stats, requests: int, name: str, wall_ms: fl
     return "\n".join(lines) + "\n"
 
 
-def run_http(config: Config, seed, env: dict, wrk_path: str, cleanup: Cleanup, skip: set) -> dict:
-    from bench import httpbench
+def run_http(
+    config: Config, seed, env: dict, wrk_path: str, cleanup: Cleanup, skip: set, audited: list
+) -> dict:
+    from bench import durability, httpbench
+    from keys import conf as keys_conf
 
     server = httpbench.Gunicorn(env, RESULTS_DIR / "gunicorn.log", log=log)
     cleanup.push(server.stop)
     server.start("/api/bench/baseline/")
-    log(f"  gunicorn (2 sync workers) on {server.base}")
+    state = server.durability()
+    log(f"  gunicorn (2 sync workers) on {server.base}; audit: {durability.describe(state)}")
     rows = []
     for name, label, path, scheme, expect in ROWS:
         row = httpbench.HttpRow(
             name, label, path, headers_for(scheme, seed), expect_non_2xx=expect >= 300
         )
+        if scheme == "unknown":
+            prefix = keys_conf.settings.TOKEN_PREFIX
+            row.script, row.script_args = str(UNKNOWN_SCRIPT), (prefix, random.randrange(2**31))  # noqa: S311
         if name in skip:
             row.error = "not available (see in-process)"
         rows.append(row)
@@ -374,7 +406,12 @@ def run_http(config: Config, seed, env: dict, wrk_path: str, cleanup: Cleanup, s
     time.sleep(0.5)
     written = audited_requests() - before
     by_name = {row.name: row for row in rows}
-    out = {"seconds": time.perf_counter() - started, "rows": {}}
+    out = {
+        "seconds": time.perf_counter() - started,
+        "rows": {},
+        "durability_settings": state,
+        "durability": durability.describe(state),
+    }
     for row in rows:
         out["rows"][row.name] = {
             "label": row.label,
@@ -389,7 +426,8 @@ def run_http(config: Config, seed, env: dict, wrk_path: str, cleanup: Cleanup, s
             "vs_knox": httpbench.paired_ratio(row, by_name["knox"]),
             "vs_baseline": httpbench.paired_ratio(row, by_name["baseline"]),
         }
-    audited = [n for n in ("full", "whoami") if by_name[n].rounds]
+    out["audited_rows"] = audited
+    audited = [n for n in audited if by_name[n].rounds]
     out["audit"] = {
         "api_request_events_written": written,
         "requests_to_audited_rows_timed": sum(out["rows"][n]["requests"] for n in audited),
@@ -401,28 +439,46 @@ def run_http(config: Config, seed, env: dict, wrk_path: str, cleanup: Cleanup, s
 CRASH_PATH = "/api/bench/full/"
 
 
+# The hard-crash row's modes: the app's defaults (what the target is read on) and, for
+# comparison, fail-open (today's batched writer): KEYWARD_* variables for gunicorn's environment.
+CRASH_MODES = {
+    "default": {},
+    "fail_open": {"KEYWARD_AUDIT_FAIL_CLOSED": "false", "KEYWARD_AUDIT_REQUEST_EVENTS": "batched"},
+}
+
+
+def _flush_ms():
+    try:
+        from audit import conf as audit_conf
+
+        return audit_conf.settings.AUDIT_FLUSH_MS
+    except (ImportError, AttributeError):
+        return None
+
+
 def run_crash(config: Config, seed, env: dict, wrk_path: str, cleanup: Cleanup) -> dict:
-    """Per way of writing request events (KEYWARD_AUDIT_REQUEST_EVENTS): a fresh gunicorn, wrk
-    on the full row with one worker SIGKILLed halfway, a graceful stop (the other worker
-    flushes), then the responses wrk saw answered compared with the api.request events written."""
-    from audit import conf as audit_conf
-    from bench import httpbench
+    """Per durability mode (CRASH_MODES): a fresh gunicorn, wrk on the full row with one worker
+    SIGKILLed halfway, a graceful stop (the other worker flushes), then the responses wrk saw
+    answered compared with the api.request events written."""
+    from bench import durability, httpbench
 
     headers = headers_for("keyward", seed)
     out = {
         "path": CRASH_PATH,
         "seconds": config.crash_seconds,
-        "flush_ms": audit_conf.settings.AUDIT_FLUSH_MS,
+        "flush_ms": _flush_ms(),
         "modes": {},
     }
-    for mode in ("batched", "sync"):
-        entry = out["modes"][mode] = {"error": "", "lost": None}
-        server = httpbench.Gunicorn(
-            {**env, "KEYWARD_AUDIT_REQUEST_EVENTS": mode}, RESULTS_DIR / "gunicorn.log", log=log
-        )
+    for mode, variables in CRASH_MODES.items():
+        if mode != "default" and not config.crash_fail_open:
+            continue
+        entry = out["modes"][mode] = {"error": "", "lost": None, "variables": variables}
+        server = httpbench.Gunicorn({**env, **variables}, RESULTS_DIR / "gunicorn.log", log=log)
         cleanup.push(server.stop)
         try:
             server.start("/api/bench/baseline/")
+            entry["durability_settings"] = state = server.durability()
+            entry["durability"] = durability.describe(state)
             after_id = last_event_id()
             run = httpbench.wrk_with_kill(
                 wrk_path, server, server.base + CRASH_PATH, headers, config.crash_seconds
@@ -452,6 +508,143 @@ def run_crash(config: Config, seed, env: dict, wrk_path: str, cleanup: Cleanup) 
             killed_pid=run.killed_pid,
             workers_at_stop=run.workers_at_stop,
         )
+    return out
+
+
+AUDIT_API = "/api/v1/audit-events/"
+CURSOR_POLL_S = 0.3
+CURSOR_CATCH_UP_S = 30  # at most this long after the load to catch up
+CURSOR_QUIET_POLLS = 10  # caught up: has_more false and no new load event for this many polls
+
+
+class _Poller:
+    """Follows GET /api/v1/audit-events/?limit=500&cursor=<next_cursor> as a SIEM would, using
+    only ``next_cursor`` and ``has_more`` (the cursor's format is the API's business)."""
+
+    def __init__(self, base: str, token: str):
+        self.base, self.headers = base, {"Authorization": f"Bearer {token}"}
+        self.cursor: str | None = None
+        self.seen: list[int] = []  # every id returned, in order, duplicates included
+        self.load_seen = 0  # results whose metadata path is the load's
+        self.polls = 0
+        self.errors: list[str] = []
+
+    def page(self) -> bool:
+        """Fetch one page after the cursor; return has_more."""
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        query = {"limit": 500}
+        if self.cursor:
+            query["cursor"] = self.cursor
+        url = f"{self.base}{AUDIT_API}?{urllib.parse.urlencode(query)}"
+        request = urllib.request.Request(url, headers=self.headers)  # noqa: S310
+        self.polls += 1
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                body = json.loads(response.read())
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError) as error:
+            self.errors.append(f"{type(error).__name__}: {error}"[:200])
+            return False
+        for event in body.get("results", []):
+            self.seen.append(event.get("id"))
+            if (event.get("metadata") or {}).get("path") == CRASH_PATH:
+                self.load_seen += 1
+        self.cursor = body.get("next_cursor") or self.cursor
+        return bool(body.get("has_more"))
+
+
+def run_cursor(config: Config, seed, env: dict, wrk_path: str, cleanup: Cleanup) -> dict:
+    """The cursor row: wrk (2 threads, 4 connections) on the full row of the cursor tenant for
+    ``cursor_seconds`` against 2 gunicorn workers, while a poller follows the audit API with a
+    key of the same tenant every 0.3 s, then until it has caught up (bounded). The ids it saw
+    are compared with the load's api.request events in the database."""
+    import threading
+
+    from audit.models import AuditEvent
+    from bench import durability, httpbench
+
+    out: dict = {"seconds": config.cursor_seconds, "error": "", "expected": None}
+    server = httpbench.Gunicorn(env, RESULTS_DIR / "gunicorn.log", log=log)
+    cleanup.push(server.stop)
+    try:
+        server.start("/api/bench/baseline/")
+        out["durability_settings"] = state = server.durability()
+        out["durability"] = durability.describe(state)
+        poller = _Poller(server.base, seed.cursor_audit_token)
+        deadline = time.monotonic() + 120
+        while poller.page() and time.monotonic() < deadline:  # the tenant's history so far
+            pass
+        if poller.errors:
+            raise RuntimeError(f"the audit API fails: {poller.errors[0]}")
+        drained = len(poller.seen)
+        poller.seen.clear()
+        poller.load_seen = 0
+        after_id = last_event_id()
+        load_done = threading.Event()
+        caught_up_at: list[float] = []
+
+        def poll():
+            quiet, last_load_seen = 0, 0
+            while True:
+                started = time.monotonic()
+                has_more = poller.page()
+                if load_done.is_set():
+                    new = poller.load_seen != last_load_seen
+                    quiet = 0 if (new or has_more) else quiet + 1
+                    if quiet >= CURSOR_QUIET_POLLS:
+                        caught_up_at.append(time.monotonic())
+                        return
+                    if time.monotonic() > load_done.ended + CURSOR_CATCH_UP_S:
+                        return
+                last_load_seen = poller.load_seen
+                if not has_more:
+                    time.sleep(max(0.0, CURSOR_POLL_S - (time.monotonic() - started)))
+
+        thread = threading.Thread(target=poll, name="bench-poller", daemon=True)
+        thread.start()
+        load = httpbench.wrk(
+            wrk_path,
+            server.base + CRASH_PATH,
+            {"Authorization": f"Bearer {seed.cursor_token}"},
+            config.cursor_seconds,
+            connections=4,
+        )
+        load_done.ended = time.monotonic()
+        load_done.set()
+        thread.join(CURSOR_CATCH_UP_S + 30)
+        server.stop()  # graceful: a batching writer flushes what it still holds
+        time.sleep(0.5)
+        expected = set(
+            AuditEvent.objects.filter(
+                tenant=seed.cursor_tenant,
+                action="api.request",
+                metadata__path=CRASH_PATH,
+                id__gt=after_id,
+            ).values_list("id", flat=True)
+        )
+        seen = set(poller.seen)
+        out.update(
+            requests=load.requests,
+            non_2xx=load.non_2xx,
+            requests_per_s=load.requests_per_s,
+            answered=load.requests - load.non_2xx,
+            drained_before=drained,
+            polls=poller.polls,
+            poll_errors=len(poller.errors),
+            first_poll_error=poller.errors[0] if poller.errors else "",
+            expected=len(expected),
+            seen=len(expected & seen),
+            missing=len(expected - seen),
+            missing_ids=sorted(expected - seen)[:20],
+            duplicates=len(poller.seen) - len(seen),
+            caught_up_s=(caught_up_at[0] - load_done.ended) if caught_up_at else None,
+        )
+    except Exception as error:  # noqa: BLE001 - reported as a row without numbers
+        server.stop()
+        out["error"] = f"{type(error).__name__}: {error}"
+        log(f"  cursor row: {out['error']}")
     return out
 
 
@@ -492,6 +685,7 @@ def _small_vs_big(config: Config, make_rows, versions, requests: int) -> dict:
 
 
 def run_scale(config: Config, seed, env: dict, fallback: str) -> dict:
+    """Grow the tables once; measure each scale part ``config.runs`` times (its runs)."""
     from django.test import Client
 
     from bench import scale, seeding
@@ -503,16 +697,24 @@ def run_scale(config: Config, seed, env: dict, fallback: str) -> dict:
     def elapsed() -> str:
         return f"{time.perf_counter() - started:.0f}s"
 
-    # Keys: the same requests against a key table of 1,000 and of 1,000,000 rows, interleaved.
+    # Keys: the same requests against a key table of 1,000 and of 1,000,000 rows, interleaved,
+    # each request with a key picked at random: of the 1,000 filler keys in the small table, of
+    # as many known keys spread over the rows grow_keys added in the big one.
+    pools: dict = {"small": list(seed.filler_tokens[: config.key_pool])}
+
+    def random_key(pool):
+        return lambda: {"Authorization": f"Bearer {random.choice(pool)}"}  # noqa: S311
+
     def key_rows(suffix, setup):
-        keyward = headers_for("keyward", seed)
+        pool = pools[suffix[1:]]
         rows = [
-            Row("drf_token", "DRF TokenAuthentication (control: another table)",
+            Row("drf_token", "DRF TokenAuthentication (control: another table, one token)",
                 "/api/bench/drf_token/", Client(), headers=headers_for("drf", seed)),
-            Row("auth", "Keyward auth", "/api/bench/auth/", Client(), headers=keyward),
-            Row("whoami", "Keyward GET /api/v1/whoami/", "/api/v1/whoami/", Client(),
-                headers=keyward),
-            scale.digest_lookup_row(seed.keyward_token),
+            Row("auth", "Keyward auth, a random key per request", "/api/bench/auth/", Client(),
+                header_source=random_key(pool)),
+            Row("whoami", "Keyward GET /api/v1/whoami/, a random key per request",
+                "/api/v1/whoami/", Client(), header_source=random_key(pool)),
+            scale.digest_lookup_row(pool),
         ]  # fmt: skip
         for row in rows:
             row.name += suffix
@@ -521,16 +723,33 @@ def run_scale(config: Config, seed, env: dict, fallback: str) -> dict:
                 row.error = "not available yet"
         return rows
 
+    def touch_pools():
+        """One request per key of each pool: its last-use mark (a cache add and an UPDATE at
+        most once a minute per key) is then paid before the timing, alike in both tables."""
+        client = Client()
+        for which, pool in pools.items():
+            keys.use(which)
+            for token in pool:
+                client.get("/api/bench/auth/", headers={"Authorization": f"Bearer {token}"})
+        keys.restore()
+
     keys = scale.TableVersions("keys_apikey")
     audit = scale.TableVersions("audit_auditevent")
     try:
         keys.freeze()
-        seeding.grow_keys(config.keys_big, log=log)
+        pools["big"] = (
+            seeding.grow_keys(config.keys_big, sample=len(pools["small"]), log=log)
+            or pools["small"]
+        )
         out["keys"] = {
             "counts": {"small": keys.count("small"), "big": keys.count("big")},
-            "rows": _small_vs_big(config, key_rows, keys, config.key_requests),
+            "pool": {which: len(pool) for which, pool in pools.items()},
+            "runs": [],
         }
-        log(f"  keys measured ({elapsed()})")
+        for index in range(config.runs):
+            touch_pools()
+            out["keys"]["runs"].append(_small_vs_big(config, key_rows, keys, config.key_requests))
+            log(f"  keys measured, run {index + 1}/{config.runs} ({elapsed()})")
 
         # Audit: freeze the table at 10k events of the audit tenant, grow it to 1M (CSV export,
         # seal and verify there), then to 10M, and measure the pages against both versions.
@@ -542,8 +761,8 @@ def run_scale(config: Config, seed, env: dict, fallback: str) -> dict:
         out["csv"] = scale.csv_export(env, seed.audit_tenant.slug, log=log)
         out["csv"]["tenant_events"] = seeding.event_counts(seed.audit_tenant)[0]
         log(f"  CSV export: {json.dumps(out['csv'])[:300]}")
-        log(f"  seal / verify / read… ({elapsed()})")
-        out["seal"] = scale.seal_verify(config.seal_rounds, log=log)
+        log(f"  seal / verify / raw read… ({elapsed()})")
+        out["seal"] = scale.seal_verify(config.runs, log=log)
         if config.events_huge:
             seeding.grow_events(seed, config.events_huge, log=log)
         api_client, portal = Client(), seeding.portal_client(seed.audit_owner)
@@ -556,9 +775,12 @@ def run_scale(config: Config, seed, env: dict, fallback: str) -> dict:
                 seed, api_client, api_headers, portal, suffix=suffix, setup=setup
             )
 
-        rows = _small_vs_big(config, page_rows, audit, config.page_requests)
-        out["audit_pages"] = {"counts": counts, "rows": rows}
-        log(f"  audit pages measured ({elapsed()})")
+        out["audit_pages"] = {"counts": counts, "runs": []}
+        for index in range(config.runs):
+            out["audit_pages"]["runs"].append(
+                _small_vs_big(config, page_rows, audit, config.page_requests)
+            )
+            log(f"  audit pages measured, run {index + 1}/{config.runs} ({elapsed()})")
     finally:
         keys.restore()
         audit.restore()
@@ -567,6 +789,10 @@ def run_scale(config: Config, seed, env: dict, fallback: str) -> dict:
 
 
 # --- main -----------------------------------------------------------------------------------
+
+
+def _load(run: dict, which: str = "start") -> str:
+    return ", ".join(f"{x:.2f}" for x in run.get(f"loadavg_at_{which}", ()))
 
 
 def parse_args(argv=None):
@@ -588,7 +814,10 @@ def parse_args(argv=None):
         "stage and its ~2 min of seeding)",
     )
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfiles")
-    parser.add_argument("--rounds", type=int, help="in-process rounds (default 7)")
+    parser.add_argument(
+        "--runs", type=int, help="complete runs of each part (default 3, --quick 1)"
+    )
+    parser.add_argument("--rounds", type=int, help="in-process rounds per run (default 5)")
     parser.add_argument("--requests", type=int, help="in-process requests per row per round")
     parser.add_argument(
         "--write-md", action="store_true", help="write bench/RESULTS.md even for a partial run"
@@ -609,6 +838,8 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     config = MODES["quick" if args.quick else "default"]
+    if args.runs:
+        config = replace(config, runs=max(1, args.runs))
     if args.rounds:
         config = replace(config, rounds=args.rounds)
     if args.requests:
@@ -681,6 +912,7 @@ def main(argv=None) -> int:
         results["fallback_settings"] = list(settings.BENCH_DRF_FALLBACK)
 
         errors = results["errors"] = {}
+        results["runs"] = []
 
         def phase(name: str, function) -> None:
             """Run one part; a failure is reported and the other parts still run."""
@@ -690,11 +922,13 @@ def main(argv=None) -> int:
                 errors[name] = traceback.format_exc()
                 log(f"bench: the {name} part failed:\n{errors[name]}")
 
-        def inprocess() -> None:
+        def inprocess(run: dict) -> None:
             log(f"In-process: {config.rounds} rounds × {config.requests} requests per row…")
-            results["inprocess"] = run_inprocess(config, seed, fallback)
-            log(report.inprocess_table(results["inprocess"]))
-            log(report.queries_text(results["inprocess"]))
+            run["inprocess"] = run_inprocess(config, seed, fallback)
+            log(report.inprocess_table(run["inprocess"]))
+            if run["index"] > 1:
+                return
+            log(report.queries_text(run["inprocess"]))
             if not args.no_profile:
                 results["profiles"] = {}
                 for name in PROFILED_ROWS:
@@ -704,30 +938,47 @@ def main(argv=None) -> int:
                         (RESULTS_DIR / f"profile-{name}.txt").write_text(text)
                         log(report.profile_head(text, 60 if name == "full" else 24))
 
-        def http() -> None:
+        def http(run: dict) -> None:
             unavailable = {
                 name
-                for name, row in results.get("inprocess", {}).get("rows", {}).items()
+                for name, row in run.get("inprocess", {}).get("rows", {}).items()
                 if row["error"]
             }
             log(f"HTTP: gunicorn + wrk, {config.http_rounds} rounds × {config.http_seconds}s…")
-            results["http"] = run_http(config, seed, env, wrk_path, cleanup, unavailable)
-            log(report.http_table(results["http"]))
+            rows = run.get("inprocess", {}).get("rows", {})
+            audited = [
+                name for name, row in rows.items() if (row["audit_events_per_request"] or 0) >= 0.5
+            ] if rows else list(AUDITED_ROWS)  # fmt: skip
+            run["http"] = run_http(config, seed, env, wrk_path, cleanup, unavailable, audited)
+            log(report.http_table(run["http"]))
             if "full" in unavailable:
                 return
             log(f"Hard crash: wrk {config.crash_seconds}s on full, one worker SIGKILLed halfway…")
-            results["http"]["crash"] = run_crash(config, seed, env, wrk_path, cleanup)
-            log(report.crash_text(results["http"]["crash"]))
+            run["http"]["crash"] = run_crash(config, seed, env, wrk_path, cleanup)
+            log(report.crash_text(run["http"]["crash"]))
+            log(f"Cursor: wrk {config.cursor_seconds}s on full, a poller on the audit API…")
+            run["http"]["cursor"] = run_cursor(config, seed, env, wrk_path, cleanup)
+            log(report.cursor_text(run["http"]["cursor"]))
 
         def scale() -> None:
-            log("Scale rows…")
+            log(f"Scale rows ({config.runs} runs of each measurement)…")
             results["scale"] = run_scale(config, seed, env, fallback)
             log(report.scale_text(results["scale"]))
 
-        if "inprocess" in args.parts:
-            phase("in-process", inprocess)
-        if wrk_path:
-            phase("HTTP", http)
+        if "inprocess" in args.parts or wrk_path:
+            for index in range(1, config.runs + 1):
+                run = {"index": index, "loadavg_at_start": os.getloadavg()}
+                started = time.perf_counter()
+                log(f"=== Run {index}/{config.runs} (load average {_load(run)}) ===")
+                if "inprocess" in args.parts:
+                    phase(f"in-process (run {index})", functools.partial(inprocess, run))
+                if wrk_path:
+                    phase(f"HTTP (run {index})", functools.partial(http, run))
+                run["loadavg_at_end"] = os.getloadavg()
+                run["seconds"] = time.perf_counter() - started
+                results["runs"].append(run)
+                log(f"=== Run {index} done in {run['seconds']:.0f}s (load average at end "
+                    f"{_load(run, 'end')}) ===")  # fmt: skip
         if "scale" in args.parts:
             phase("scale", scale)
         results["seconds"] = time.perf_counter() - t_start
@@ -739,7 +990,10 @@ def main(argv=None) -> int:
         path.write_text(json.dumps(results, indent=2, default=str))
         log(f"JSON: {path.relative_to(REPO)}")
         complete = (
-            args.parts == {"inprocess", "http", "scale"} and config.mode != "quick" and not errors
+            args.parts == {"inprocess", "http", "scale"}
+            and config.mode != "quick"
+            and config.runs >= 3
+            and not errors
         )
         if args.write_md or complete:
             (HERE / "RESULTS.md").write_text(report.markdown(results))

@@ -5,6 +5,7 @@ import base64
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import psycopg
 from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
@@ -41,14 +43,18 @@ class CallRow(Row):
         return _Ok
 
 
-def digest_lookup_row(token: str) -> CallRow:
-    """The product's key lookup without DRF: one ORM query by digest, owner and tenant joined."""
+def digest_lookup_row(pool) -> CallRow:
+    """The product's key lookup without DRF: one ORM query by digest, owner and tenant joined,
+    for a key picked at random from the tokens ``pool`` on each call."""
+    import random
+
     from keys import tokens
     from keys.models import ApiKey
 
-    digest = tokens.digest(token)
+    digests = [tokens.digest(token) for token in pool]
 
     def lookup():
+        digest = random.choice(digests)  # noqa: S311
         ApiKey.objects.select_related("tenant", "user", "service_id").filter(digest=digest).first()
 
     return CallRow("digest_lookup", "ApiKey by digest (ORM, no DRF)", lookup)
@@ -72,8 +78,16 @@ def id_at(tenant, fraction: float, action: str = "") -> int | None:
     return row[0] if row else None
 
 
+def _txid_of(event_id: int) -> int:
+    """The transaction id stored on an event (the commit-order cursor's first number)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT txid FROM audit_auditevent WHERE id = %s", [event_id])
+        return cursor.fetchone()[0]
+
+
 def _recode_cursor(raw: str, deep_id: int) -> str | None:
-    """Return ``raw`` re-pointed at ``deep_id``: Keyward's base64url("v1:<id>"), or DRF's
+    """Return ``raw`` re-pointed at ``deep_id``: Keyward's base64url("v2:<txid>:<id>") or
+    base64url("v1:<id>"), or DRF's
     CursorPagination base64("p=<position>&…"); None for a format this does not know."""
     padded = raw + "=" * (-len(raw) % 4)
     for decode, encode in (
@@ -84,6 +98,10 @@ def _recode_cursor(raw: str, deep_id: int) -> str | None:
             text = decode(padded).decode("ascii")
         except ValueError:
             continue
+        match = re.fullmatch(r"(v2:)(\d+):(\d+)", text)
+        if match:  # Keyward's commit-order cursor: base64url("v2:<txid>:<id>")
+            value = encode(f"v2:{_txid_of(deep_id)}:{deep_id}".encode()).decode()
+            return value if raw.endswith("=") else value.rstrip("=")
         match = re.fullmatch(r"([A-Za-z0-9]*:)?(\d+)", text)
         if match:
             value = encode(f"{match.group(1) or ''}{deep_id}".encode()).decode()
@@ -224,39 +242,55 @@ class _Rollback(Exception):
     pass
 
 
-def seal_verify(rounds: int, log=print) -> dict:
-    """Time a plain read of the events, audit_seal (rolled back, then once for real) and
-    audit_verify over the same rows, interleaved with reads."""
+RAW_CHUNK = 100_000  # ids per fetchall of the raw read
+
+
+def seal_verify(runs: int, log=print) -> dict:
+    """Per run: a raw psycopg read of the events, audit_seal (rolled back); then one real seal;
+    then per run: the raw read again and audit_verify. A run's ratio is (its seal + its verify)
+    ÷ the median of its raw reads.
+
+    The raw read is the fastest honest read of the same rows into the client: every column the
+    seal covers (the whole row), ``SELECT … WHERE id BETWEEN …`` in chunks of 100,000 ids with
+    a plain (client-side) psycopg cursor and ``fetchall``, as text and as binary results; the
+    faster of the two is the yardstick. A binary COPY of the same rows, bytes only and never
+    decoded into rows, is timed for reference."""
     from audit import seals
     from audit.models import AuditEvent
     from audit.services import Actor
 
     flush_audit_writer()
-    fields = getattr(seals, "_FIELDS", None) or [
-        f.attname for f in AuditEvent._meta.concrete_fields
-    ]
+    fields = [f.column for f in AuditEvent._meta.concrete_fields]
+    first = AuditEvent.objects.order_by("id").values_list("id", flat=True).first()
     upto = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first()
     count = AuditEvent.objects.filter(id__lte=upto).count()
     # Every event must be sealable: the seeded ones are old, but those the bench's requests
     # wrote are inside the safety window, so seal "as of" a little later.
     later = timezone.now() + 2 * getattr(seals, "SAFETY_WINDOW", timedelta(minutes=1))
     actor = Actor.cli("bench")
+    columns = ", ".join(f'"{f}"' for f in fields)
+    table = "audit_auditevent"
+    chunk_sql = f"SELECT {columns} FROM {table} WHERE id BETWEEN %s AND %s ORDER BY id"  # noqa: S608
 
-    def orm_read():
-        rows = AuditEvent.objects.filter(id__lte=upto).order_by("id").values(*fields)
-        return sum(1 for _ in rows.iterator(chunk_size=5000))
-
-    def raw_read():
-        columns = ", ".join(f'"{f}"' for f in fields)
+    def raw_read(binary: bool):
         n = 0
-        with transaction.atomic(), connection.connection.cursor(name="bench_read") as cursor:
-            cursor.itersize = 5000
-            cursor.execute(
-                f"SELECT {columns} FROM audit_auditevent WHERE id <= %s ORDER BY id",  # noqa: S608
-                [upto],
-            )
-            for _ in cursor:
-                n += 1
+        # A plain psycopg cursor: Django's connections use client-side binding cursors, which
+        # cannot fetch binary results.
+        with psycopg.Cursor(connection.connection) as cursor:
+            for low in range(first, upto + 1, RAW_CHUNK):
+                cursor.execute(chunk_sql, [low, min(low + RAW_CHUNK - 1, upto)], binary=binary)
+                n += len(cursor.fetchall())
+        return n
+
+    def copy_bytes():
+        n = 0
+        with connection.connection.cursor() as cursor:
+            with cursor.copy(
+                f"COPY (SELECT {columns} FROM audit_auditevent WHERE id <= {int(upto)} "  # noqa: S608
+                "ORDER BY id) TO STDOUT (FORMAT BINARY)"
+            ) as copy:
+                for block in copy:
+                    n += len(block)
         return n
 
     def seal_and_roll_back():
@@ -267,45 +301,72 @@ def seal_verify(rounds: int, log=print) -> dict:
         except _Rollback as done:
             return done.args[0].event_count if done.args[0] else 0
 
-    def timed(function):
+    def timed(function, *args):
         started = time.perf_counter()
-        n = function()
+        n = function(*args)
         return time.perf_counter() - started, n
 
-    times = {"read": [], "raw_read": [], "seal": [], "verify": []}
+    per_run = [
+        {"raw_text": [], "raw_binary": [], "copy_binary": [], "seal": None, "verify": None}
+        for _ in range(runs)
+    ]
     counts = {}
-    for index in range(rounds):
-        for name, function in (("read", orm_read), ("seal", seal_and_roll_back)):
-            seconds, counts[name] = timed(function)
-            times[name].append(seconds)
+
+    def reads(run):
+        for kind, binary in (("raw_text", False), ("raw_binary", True)):
+            seconds, counts[kind] = timed(raw_read, binary)
+            run[kind].append(seconds)
+
+    for index, run in enumerate(per_run):
+        reads(run)
+        run["seal"], counts["seal"] = timed(seal_and_roll_back)
         log(
-            f"  seal round {index + 1}/{rounds}: read {times['read'][-1]:.1f}s, "
-            f"seal {times['seal'][-1]:.1f}s ({counts['seal']:,} events)"
+            f"  seal run {index + 1}/{runs}: raw read "
+            f"{min(run['raw_text'] + run['raw_binary']):.1f}s, seal {run['seal']:.1f}s "
+            f"({counts['seal']:,} events)"
         )
     sealed = seals.audit_seal(now=later, actor=actor)
-    for index in range(rounds):
-        for name, function in (("read", orm_read), ("raw_read", raw_read)):
-            seconds, counts[name] = timed(function)
-            times[name].append(seconds)
-        seconds, result = timed(seals.audit_verify)
-        times["verify"].append(seconds)
+    ok = True
+    for index, run in enumerate(per_run):
+        reads(run)
+        seconds, counts["copy_binary_bytes"] = timed(copy_bytes)
+        run["copy_binary"].append(seconds)
+        run["verify"], result = timed(seals.audit_verify)
         counts["verify"] = result.events
+        ok = ok and result.ok
         if not result.ok:
             log(f"  audit_verify failed: {result.problem}")
-        log(
-            f"  verify round {index + 1}/{rounds}: read {times['read'][-1]:.1f}s, "
-            f"verify {times['verify'][-1]:.1f}s ({result.events:,} events, ok={result.ok})"
+        yardstick = min(
+            sorted(run["raw_text"])[len(run["raw_text"]) // 2],
+            sorted(run["raw_binary"])[len(run["raw_binary"]) // 2],
         )
-    median = {k: sorted(v)[len(v) // 2] for k, v in times.items() if v}
+        run["read"] = yardstick
+        run["ratio"] = (run["seal"] + run["verify"]) / yardstick
+        log(
+            f"  verify run {index + 1}/{runs}: raw read {yardstick:.1f}s, verify "
+            f"{run['verify']:.1f}s ({result.events:,} events, ok={result.ok}): seal + verify = "
+            f"{run['ratio']:.2f}× the raw read"
+        )
+
+    def median(values):
+        return statistics.median(values)
+
     return {
         "events": count,
         "sealed": sealed.event_count if sealed else 0,
+        "verified_ok": ok,
         "counts": counts,
-        "seconds": times,
-        "median_s": median,
-        "seal_over_read": median["seal"] / median["read"],
-        "verify_over_read": median["verify"] / median["read"],
-        "seal_plus_verify_over_read": (median["seal"] + median["verify"]) / median["read"],
+        "runs": per_run,
+        "ratios": [run["ratio"] for run in per_run],
+        "ratio": median([run["ratio"] for run in per_run]),
+        "median_s": {
+            "read": median([run["read"] for run in per_run]),
+            "raw_text": median([t for run in per_run for t in run["raw_text"]]),
+            "raw_binary": median([t for run in per_run for t in run["raw_binary"]]),
+            "copy_binary": median([t for run in per_run for t in run["copy_binary"]]),
+            "seal": median([run["seal"] for run in per_run]),
+            "verify": median([run["verify"] for run in per_run]),
+        },
     }
 
 
