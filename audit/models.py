@@ -107,15 +107,27 @@ class SealFormat(models.IntegerChoices):
 
     PYTHON_JSON = 1, "canonical JSON hashed in Python"
     POSTGRESQL_JSON = 2, "JSON array hashed in PostgreSQL"
+    # Commit order: the events after the previous seal's (txid, id), up to a snapshot's horizon.
+    POSTGRESQL_COMMIT_ORDER = 3, "JSON array with txid hashed in PostgreSQL, commit order"
+    PYTHON_COMMIT_ORDER = 4, "canonical JSON with txid hashed in Python, commit order"
+
+    @classmethod
+    def by_id(cls) -> frozenset[int]:
+        """The formats whose seals cover an id range (made before seals followed commit order)."""
+        return frozenset({cls.PYTHON_JSON, cls.POSTGRESQL_JSON})
 
 
 class AuditSeal(models.Model):
     """A tamper-evident seal over a contiguous run of events, chained to the previous seal.
 
-    ``entries`` holds, for each sealed event in id order, its id (8 bytes) and the first 16 bytes
-    of the SHA-256 of its canonical form (``format``), so ``audit_verify`` can name the first event
-    that was altered, deleted or inserted. ``seal_hash`` covers the previous seal's hash, the
-    range, the count, the format and the entries.
+    Formats 1 and 2 cover the ids ``first_event_id``–``last_event_id``. Formats 3 and 4 cover, in
+    commit order ``(txid, id)``, the events after ``(start_txid, first_event_id - 1)`` (the
+    previous seal's end) up to and including ``(last_txid, last_event_id)``.
+    ``entries`` holds, for each sealed event in that order, its id (8 bytes) and the first 16
+    bytes of the SHA-256 of its canonical form (``format``), so ``audit_verify`` can name the first
+    event that was altered, deleted or inserted. ``seal_hash`` covers the previous seal's hash,
+    the range, the count, the format and the entries; ``signature`` is an Ed25519 signature of
+    ``seal_hash`` by a key that is not in the database (``signing_key_id`` names it).
     """
 
     created_at = models.DateTimeField(default=timezone.now)
@@ -130,12 +142,20 @@ class AuditSeal(models.Model):
     # Unique: two concurrent audit_seal runs cannot both extend the chain from the same seal.
     previous_hash = models.CharField(max_length=64, unique=True)
     seal_hash = models.CharField(max_length=64, unique=True)
+    # Formats 3 and 4 only: the txid of the previous seal's end, and of this seal's last event.
+    start_txid = models.BigIntegerField(null=True, blank=True)
+    last_txid = models.BigIntegerField(null=True, blank=True)
+    # Empty on an unsigned seal; otherwise 64 bytes and the signing key's id (audit/seals.py).
+    signature = models.BinaryField(blank=True, default=b"")
+    signing_key_id = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"seal {self.pk}: events {self.first_event_id}–{self.last_event_id}"
+        if self.last_txid is None:
+            return f"seal {self.pk}: events {self.first_event_id}–{self.last_event_id}"
+        return f"seal {self.pk}: events up to ({self.last_txid}, {self.last_event_id})"
 
     def save(self, *args, **kwargs):
         if self.pk is not None and not self._state.adding:

@@ -269,6 +269,9 @@ _KEYWARD_ENVIRONMENT = {
     "KEYWARD_AUDIT_REQUEST_EVENTS": env.str,
     "KEYWARD_AUDIT_FLUSH_MS": env.int,
     "KEYWARD_AUDIT_BATCH": env.int,
+    "KEYWARD_AUDIT_SIGNING_KEY": env.str,
+    "KEYWARD_AUDIT_VERIFY_KEYS": env.list,
+    "KEYWARD_AUDIT_UNSIGNED_UNTIL": env.str,
     # common/conf.py
     "KEYWARD_TRUSTED_PROXIES": env.list,
     "KEYWARD_CACHE_FAILURE": env.str,

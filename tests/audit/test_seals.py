@@ -14,7 +14,9 @@ from audit.models import AuditEvent, AuditSeal, SealFormat
 from audit.seals import audit_prune, audit_seal, audit_verify
 from audit.services import Actor
 
-pytestmark = pytest.mark.django_db
+# Transactional: a seal takes only events whose transaction has ended, and a test's own open
+# transaction waits behind every older one on the server (other databases' too, by xmax).
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _old_events(n: int):
@@ -35,13 +37,15 @@ def _raw(sql: str, params=()):
         cursor.execute(sql, params)
 
 
-def test_seal_is_idempotent_and_leaves_young_events_for_later(db):
-    old = _old_events(3)
+def test_seal_is_idempotent_and_seals_every_committed_event_however_young():
+    _old_events(3)
     young = audit.record("auth.logged_out", actor=Actor.system())
     seal = audit_seal()
-    assert seal.last_event_id == old[-1].pk and seal.event_count == 3
-    assert young.pk > seal.last_event_id
-    assert audit_seal() is None or audit_seal().first_event_id > seal.last_event_id
+    assert seal.last_event_id == young.pk and seal.event_count == 4
+    # The next seal holds only the audit.sealed event recorded after the first.
+    again = audit_seal()
+    assert again.event_count == 1 and again.first_event_id == seal.last_event_id + 1
+    assert AuditEvent.objects.get(pk=again.last_event_id).action == "audit.sealed"
 
 
 def test_verify_passes_on_an_untouched_log():
@@ -75,18 +79,26 @@ def test_verify_names_the_first_tampered_event_or_seal(tamper, problem):
     assert result.problem == problem.format(**ids)
 
 
+# A forged event placed inside a sealed range: the txid of a sealed event, not its own (an event
+# its own transaction commits later belongs to a later seal).
+_FORGE = (
+    "INSERT INTO audit_auditevent (id, occurred_at, actor_kind, actor_id, actor_label, action,"
+    " target_kind, target_id, target_label, outcome, user_agent, request_id, metadata, txid)"
+    " VALUES (%s, %s, 'system', '', 'forged', 'key.revoked',"
+    " '', '', '', 'success', '', '', '{}', %s)"
+)
+
+
+def _txid(event: AuditEvent) -> int:
+    return AuditEvent.objects.values_list("txid", flat=True).get(pk=event.pk)
+
+
 def test_verify_detects_a_forged_event_inserted_into_a_sealed_range():
     events = _old_events(3)
     audit_seal()
     _raw(f"DELETE FROM audit_auditevent WHERE id = {events[1].pk}")
     forged_id = events[1].pk
-    _raw(
-        "INSERT INTO audit_auditevent (id, occurred_at, actor_kind, actor_id, actor_label, action,"
-        " target_kind, target_id, target_label, outcome, user_agent, request_id, metadata)"
-        " VALUES (%s, %s, 'system', '', 'forged', 'key.revoked',"
-        " '', '', '', 'success', '', '', '{}')",
-        [forged_id, timezone.now()],
-    )
+    _raw(_FORGE, [forged_id, timezone.now(), _txid(events[0])])
     result = audit_verify()
     assert not result.ok and result.problem == f"event {forged_id} was altered"
 
@@ -95,27 +107,27 @@ def test_verify_detects_an_event_inserted_into_a_gap_of_a_sealed_range():
     events = _old_events(3)
     _raw(f"DELETE FROM audit_auditevent WHERE id = {events[1].pk}")  # a rolled-back id
     assert audit_seal().event_count == 2
-    _raw(
-        "INSERT INTO audit_auditevent (id, occurred_at, actor_kind, actor_id, actor_label, action,"
-        " target_kind, target_id, target_label, outcome, user_agent, request_id, metadata)"
-        " VALUES (%s, %s, 'system', '', 'forged', 'key.revoked',"
-        " '', '', '', 'success', '', '', '{}')",
-        [events[1].pk, timezone.now()],
-    )
+    _raw(_FORGE, [events[1].pk, timezone.now(), _txid(events[0])])
     result = audit_verify()
     assert not result.ok and result.events == 1
     assert result.problem == f"event {events[1].pk} was inserted after sealing"
 
 
 def test_the_hashed_fields_are_every_column_of_an_event():
-    assert set(seals._FIELDS) == {f.attname for f in AuditEvent._meta.concrete_fields}
+    columns = {f.attname for f in AuditEvent._meta.concrete_fields}
+    assert set(seals._FIELDS_TX) == columns
+    assert list(seals._FIELDS_TX) == sorted(columns)
+    # Formats 1 and 2 hash every column an event had before txid.
+    assert set(seals._FIELDS) == columns - {"txid"}
 
 
 def test_postgresql_seals_hash_in_the_database_and_sqlite_in_python():
     _old_events(2)
     seal = audit_seal()
     expected = (
-        SealFormat.POSTGRESQL_JSON if connection.vendor == "postgresql" else SealFormat.PYTHON_JSON
+        SealFormat.POSTGRESQL_COMMIT_ORDER
+        if connection.vendor == "postgresql"
+        else SealFormat.PYTHON_COMMIT_ORDER
     )
     assert seal.format == expected
 
@@ -143,7 +155,7 @@ def test_a_format_1_seal_made_before_formats_still_verifies_and_stays_tamper_evi
 def test_flipping_a_seals_format_is_detected():
     _old_events(2)
     seal = audit_seal()
-    other = SealFormat.PYTHON_JSON + SealFormat.POSTGRESQL_JSON - seal.format
+    other = SealFormat.PYTHON_COMMIT_ORDER + SealFormat.POSTGRESQL_COMMIT_ORDER - seal.format
     _raw("UPDATE audit_auditseal SET format = %s WHERE id = %s", [other, seal.pk])
     result = audit_verify()
     assert not result.ok and result.problem == f"seal {seal.pk} was altered"
@@ -169,7 +181,7 @@ def test_postgresql_digests_do_not_depend_on_the_session_settings(postgresql):
         for statement in settings:
             cursor.execute(statement)
     seal = audit_seal()
-    assert seal.format == SealFormat.POSTGRESQL_JSON and seal.event_count == 3
+    assert seal.format == SealFormat.POSTGRESQL_COMMIT_ORDER and seal.event_count == 3
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL TIME ZONE 'America/St_Johns'")
         cursor.execute("SET LOCAL DateStyle = 'ISO, MDY'")
@@ -222,6 +234,7 @@ def test_prune_deletes_only_whole_old_seals_and_records_that_it_ran():
     assert audit_verify().ok
 
 
+@pytest.mark.django_db
 def test_model_refuses_update_and_delete():
     event = audit.record("auth.logged_out", actor=Actor.system())
     event.outcome = "failure"
@@ -277,6 +290,7 @@ def test_transactional_tests_can_still_flush_the_events_table(postgresql):
     assert AuditEvent.objects.count() == 2  # the flush after this test must get through
 
 
+@pytest.mark.django_db
 def test_rolled_back_change_leaves_no_event_and_streams_nothing(caplog):
     caplog.set_level("INFO", logger="keyward.audit")
     with pytest.raises(RuntimeError), transaction.atomic():
@@ -286,6 +300,7 @@ def test_rolled_back_change_leaves_no_event_and_streams_nothing(caplog):
     assert not [r for r in caplog.records if r.name == "keyward.audit"]
 
 
+@pytest.mark.django_db
 def test_committed_event_is_one_json_line_on_the_stream(caplog, django_capture_on_commit_callbacks):
     import json
 
