@@ -4,35 +4,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0006_event_txid'),
+        ("audit", "0006_event_txid"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='auditseal',
-            name='last_txid',
+            model_name="auditseal",
+            name="last_txid",
             field=models.BigIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='auditseal',
-            name='signature',
-            field=models.BinaryField(blank=True, default=b''),
+            model_name="auditseal",
+            name="signature",
+            field=models.BinaryField(blank=True, default=b""),
         ),
         migrations.AddField(
-            model_name='auditseal',
-            name='signing_key_id',
-            field=models.CharField(blank=True, default='', max_length=16),
+            model_name="auditseal",
+            name="signing_key_id",
+            field=models.CharField(blank=True, default="", max_length=16),
         ),
         migrations.AddField(
-            model_name='auditseal',
-            name='start_txid',
+            model_name="auditseal",
+            name="start_txid",
             field=models.BigIntegerField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='auditseal',
-            name='format',
-            field=models.PositiveSmallIntegerField(choices=[(1, 'canonical JSON hashed in Python'), (2, 'JSON array hashed in PostgreSQL'), (3, 'JSON array with txid hashed in PostgreSQL, commit order'), (4, 'canonical JSON with txid hashed in Python, commit order')], default=1),
+            model_name="auditseal",
+            name="format",
+            field=models.PositiveSmallIntegerField(
+                choices=[
+                    (1, "canonical JSON hashed in Python"),
+                    (2, "JSON array hashed in PostgreSQL"),
+                    (3, "JSON array with txid hashed in PostgreSQL, commit order"),
+                    (4, "canonical JSON with txid hashed in Python, commit order"),
+                ],
+                default=1,
+            ),
         ),
     ]
