@@ -41,10 +41,14 @@ def audit_grants() -> tuple[str, list[Finding]]:
             findings.append(Finding(False, f"role {role} has BYPASSRLS (row security is unused)"))
         if replication:
             findings.append(Finding(False, f"role {role} has REPLICATION: it can read the WAL"))
-        cursor.execute(
-            "SELECT has_parameter_privilege(current_user, 'session_replication_role', 'SET')"
-        )
-        if cursor.fetchone()[0]:
+        # PostgreSQL 15 can grant SET on a superuser-only setting; before it only superusers can.
+        settable = False
+        if connection.pg_version >= 150000:
+            cursor.execute(
+                "SELECT has_parameter_privilege(current_user, 'session_replication_role', 'SET')"
+            )
+            settable = cursor.fetchone()[0]
+        if settable:
             findings.append(
                 Finding(True, f"role {role} can SET session_replication_role, which skips triggers")
             )
