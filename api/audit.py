@@ -1,5 +1,5 @@
 """API v1 for the audit log: GET /api/v1/audit-events/, the tenant's events for SIEM pulls,
-oldest first, keyset paginated."""
+in commit order, keyset paginated, each event exactly once."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -9,14 +9,14 @@ from api.base import KeywardApiView
 from api.schema import responses
 from audit import cursors
 from audit.actions import ACTIONS, Outcome
-from audit.selectors import event_feed
+from audit.selectors import event_feed, position_of
 from audit.stream import event_as_dict
 
 INVALID_CURSOR = "Not a cursor returned by this API."
 
 
 class AuditEventListInputSerializer(serializers.Serializer):
-    cursor = serializers.CharField(required=False, max_length=40)
+    cursor = serializers.CharField(required=False, max_length=60)
     since = serializers.DateTimeField(required=False)
     action = serializers.ChoiceField(choices=sorted(ACTIONS), required=False)
     actor = serializers.CharField(required=False, max_length=200)
@@ -24,11 +24,13 @@ class AuditEventListInputSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=[c for c, _ in Outcome.CHOICES], required=False)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
 
-    def validate_cursor(self, value: str) -> int:
-        after = cursors.decode(value)
-        if after is None:
+    def validate_cursor(self, value: str) -> tuple[int, int]:
+        position = cursors.decode(value)
+        if position is not None and position[0] is None:  # a version 1 cursor: an event id
+            position = position_of(position[1])
+        if position is None:
             raise serializers.ValidationError(INVALID_CURSOR, code="invalid_cursor")
-        return after
+        return position
 
 
 class AuditActorOutputSerializer(serializers.Serializer):
@@ -62,10 +64,11 @@ class AuditEventPageOutputSerializer(serializers.Serializer):
 
 
 class AuditEventListApi(KeywardApiView):
-    """List the tenant's audit events, oldest first, after ``cursor``.
+    """List the tenant's audit events in commit order, after ``cursor``.
 
-    Events newer than KEYWARD_AUDIT_API_LAG seconds are held back, so an event whose id was
-    taken before a slower transaction committed is never skipped by a cursor that moved past it.
+    Each event is delivered exactly once to a client that follows ``next_cursor``: the feed
+    hands out only events whose transaction has ended before any still open began, so no event
+    can later commit behind the cursor.
     """
 
     required_scopes = ["audit:read"]

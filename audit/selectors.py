@@ -6,12 +6,11 @@ and hands over that tenant.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from django.db.models import BigIntegerField, Func, Q
 from django.http import Http404
-from django.utils import timezone
 
-from audit import conf
 from audit.models import AuditEvent
 
 
@@ -65,11 +64,47 @@ def event_get(tenant, pk) -> AuditEvent:
         raise Http404("No such event.") from None
 
 
+class _FinalBelow(Func):
+    """The snapshot's xmin as a number: every transaction below it has ended, so the events
+    whose txid is below it are final (PostgreSQL). SQLite commits one writer at a time: there
+    every visible event is final."""
+
+    output_field = BigIntegerField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return str(2**63 - 1), []
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint)", []
+
+
+class _OwnTransaction(Func):
+    """The reading transaction's own id, if it wrote anything (else NULL): its own events are
+    visible to it, though not yet final for anyone else."""
+
+    output_field = BigIntegerField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return "NULL", []
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return "(pg_current_xact_id_if_assigned()::text::bigint)", []
+
+
+def final_events(events):
+    """Keep the events no later commit can precede in (txid, id) order."""
+    return events.filter(Q(txid__lt=_FinalBelow()) | Q(txid=_OwnTransaction()))
+
+
+def after_position(events, txid: int, last_id: int):
+    """Keep the events after (txid, last_id) in commit order."""
+    return events.filter(txid__gte=txid).filter(Q(txid__gt=txid) | Q(id__gt=last_id))
+
+
 def event_page_ascending(
     tenant,
     *,
-    after: int | None,
-    horizon: datetime,
+    after: tuple[int, int] | None,
     limit: int,
     since: datetime | None = None,
     actor: str = "",
@@ -77,10 +112,10 @@ def event_page_ascending(
     action: str = "",
     outcome: str = "",
 ):
-    """Return up to ``limit`` events after id ``after``, oldest first, none newer than
-    ``horizon`` (the API's pull order: new events only ever arrive at the end)."""
+    """Return up to ``limit`` final events after ``after`` = (txid, id), in commit order (the
+    API's pull order: a later commit only ever lands after the last position handed out)."""
     events = _filtered(
-        AuditEvent.objects.for_tenant(tenant).filter(occurred_at__lte=horizon),
+        final_events(AuditEvent.objects.for_tenant(tenant)),
         since=since,
         actor=actor,
         key=key,
@@ -88,23 +123,31 @@ def event_page_ascending(
         outcome=outcome,
     )
     if after is not None:
-        events = events.filter(id__gt=after)
-    return events.select_related("tenant").order_by("id")[:limit]
+        events = after_position(events, *after)
+    return events.select_related("tenant").order_by("txid", "id")[:limit]
 
 
 @dataclass(frozen=True, slots=True)
 class EventPage:
     events: list[AuditEvent]
-    last: int | None  # the id to continue after (the cursor's, when nothing is new)
+    last: tuple[int, int] | None  # the position to continue after (the cursor's, if no news)
     has_more: bool
 
 
-def event_feed(tenant, *, limit: int, cursor: int | None = None, **filters) -> EventPage:
-    """Return the next page of the tenant's feed for SIEM pulls: up to ``limit`` events after id
-    ``cursor``, oldest first, none younger than KEYWARD_AUDIT_API_LAG seconds."""
-    horizon = timezone.now() - timedelta(seconds=conf.settings.AUDIT_API_LAG)
-    events = list(
-        event_page_ascending(tenant, after=cursor, horizon=horizon, limit=limit + 1, **filters)
-    )
+def position_of(event_id: int) -> tuple[int, int] | None:
+    """Return the (txid, id) position of an event (for version 1 cursors), or None."""
+    txid = AuditEvent.objects.filter(pk=event_id).values_list("txid", flat=True).first()
+    return None if txid is None else (txid, event_id)
+
+
+def event_feed(
+    tenant, *, limit: int, cursor: tuple[int, int] | None = None, **filters
+) -> EventPage:
+    """Return the next page of the tenant's feed for SIEM pulls: up to ``limit`` events after
+    position ``cursor``, in commit order, and only final ones: each event is delivered exactly
+    once, whatever order concurrent transactions commit in. An open transaction holds back the
+    events committed after it began until it ends (its own may still come before them)."""
+    events = list(event_page_ascending(tenant, after=cursor, limit=limit + 1, **filters))
     page = events[:limit]
-    return EventPage(page, page[-1].pk if page else cursor, len(events) > limit)
+    last = (page[-1].txid, page[-1].pk) if page else cursor
+    return EventPage(page, last, len(events) > limit)

@@ -173,7 +173,6 @@ def test_another_tenants_object_is_404_to_an_all_scopes_key(route, api_client, a
 
 @pytest.mark.parametrize("route", API_LISTINGS, ids=str)
 def test_api_listings_never_include_another_tenants_rows(route, api_client, alpha, beta, settings):
-    settings.KEYWARD_AUDIT_API_LAG = 0
     kind = route.listing_kind
     before = tenant_state(alpha.tenant)
     for caller, token in _callers(beta).items():

@@ -376,7 +376,6 @@ def _api_path(route, acme: Acme) -> str:
 @pytest.mark.parametrize("principal", ["person", "service ID"])
 @pytest.mark.parametrize("role", ROLES)
 def test_api_keys_act_within_their_owners_current_role(principal, role, acme, api_client, settings):
-    settings.KEYWARD_AUDIT_API_LAG = 0
     demote = _demote_person if principal == "person" else _demote_service_id
     token = demote(acme, role)
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}", "format": "json"}
