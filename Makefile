@@ -70,10 +70,10 @@ fmt: venv ## Format the code and apply safe lint fixes
 	$(RUFF) format .
 	$(RUFF) check --fix .
 
-bench: venv .env ## Run every benchmark (~10 min) and write bench/RESULTS.md
+bench: venv .env ## Run every benchmark 3 times (~25 min) and write bench/RESULTS.md (medians)
 	$(PY) bench/run.py
 
-bench-quick: venv .env ## Smoke-run every benchmark row at small sizes (~1 min); fails if a row has no numbers
+bench-quick: venv .env ## Smoke-run every benchmark row at small sizes (~2 min); fails if a row has no numbers
 	$(PY) bench/run.py --quick --strict
 
 clean: ## Remove .venv, the SQLite database and collected static files (keeps .env)

@@ -13,7 +13,10 @@ access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(L)ss "%(a)s"'
 
 
 def worker_exit(server, worker):
-    """Write the API request events still queued in this worker before it goes."""
+    """Write what this worker still holds before it goes: the request events queued for the
+    batched writer (KEYWARD_AUDIT_FAIL_CLOSED=false) and the counts of refusals and 429s."""
+    from audit import summaries
     from audit.writer import flush
 
     flush(timeout=10)
+    summaries.flush(everything=True)

@@ -49,6 +49,8 @@ ACTIONS: dict[str, str] = {
     # API
     "api.request": "API request made with a key",
     "api.denied": "API request denied",
+    "api.refused": "API requests without a usable key refused (one event per address and minute)",
+    "api.throttled": "API requests of a key over its rate (one event per key and minute)",
     # Audit log itself
     "audit.sealed": "Audit events sealed",
     "audit.pruned": "Old sealed audit events pruned",

@@ -4,14 +4,16 @@ from common.conf import AppSettings
 
 settings = AppSettings(
     {
-        # Seconds the API holds the newest events back, so a cursor never passes an event whose
-        # id was taken before a slower transaction committed.
-        "AUDIT_API_LAG": 5,
-        # "batched": API request events go through the per-process writer (audit/writer.py);
-        # "sync": one INSERT per request, in the request.
-        "AUDIT_REQUEST_EVENTS": "batched",
-        "AUDIT_FLUSH_MS": 20,  # a batch is written this long after its first event
-        "AUDIT_BATCH": 500,  # at most this many events per INSERT
+        # True: a request made with a key is answered only once its event is committed (else
+        # 503 audit_unavailable). False: events go through the per-process batched writer after
+        # the response (audit/writer.py), and a hard crash can lose the last batch.
+        "AUDIT_FAIL_CLOSED": True,
+        # "off": request events commit with PostgreSQL's asynchronous commit (a database crash
+        # can lose the last few hundred milliseconds of them); "on": each one waits for its
+        # WAL flush. Changes of state always commit synchronously.
+        "AUDIT_SYNCHRONOUS_COMMIT": "off",
+        "AUDIT_FLUSH_MS": 20,  # fail-open writer: a batch is written this long after its first
+        "AUDIT_BATCH": 500,  # event; at most this many events per INSERT
         # The Ed25519 private key (PKCS#8 PEM) that signs new seals, or the path of a file that
         # holds it. It never enters the database. Empty: seals are made unsigned.
         "AUDIT_SIGNING_KEY": "",

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from audit import conf
 from audit.actions import ACTIONS, Outcome
@@ -121,6 +121,16 @@ def _save(event: AuditEvent) -> AuditEvent:
     return event
 
 
+class AuditUnavailable(Exception):
+    """A request's event could not be committed: under KEYWARD_AUDIT_FAIL_CLOSED the request
+    is not served (503 audit_unavailable)."""
+
+
+class ConditionFailed(Exception):
+    """A request's event was not written: the condition it was to be written under (the key
+    still as it was found) no longer held. The request must not be served."""
+
+
 def record_request(
     action: str,
     *,
@@ -130,9 +140,16 @@ def record_request(
     outcome: str = Outcome.SUCCESS,
     context: RequestContext | None = None,
     metadata: dict | None = None,
-) -> None:
-    """Record an API request event: batched by the per-process writer, or at once when
-    KEYWARD_AUDIT_REQUEST_EVENTS is "sync". Changes of state never come through here."""
+    condition: tuple[str, list] | None = None,
+) -> AuditEvent:
+    """Record an API request event: committed before this returns (KEYWARD_AUDIT_FAIL_CLOSED,
+    the default; raises AuditUnavailable if it cannot be), else handed to the per-process
+    batched writer. Changes of state never come through here: their events commit with them.
+
+    ``condition`` (SQL, parameters), fail-closed only: the event is written only if it holds
+    when it is, in the same statement; else ConditionFailed."""
+    from audit import writer
+
     event = build_event(
         action,
         actor=actor,
@@ -142,9 +159,13 @@ def record_request(
         context=context,
         metadata=metadata,
     )
-    if conf.settings.AUDIT_REQUEST_EVENTS == "sync":
-        _save(event)
-    else:
-        from audit.writer import writer
-
-        writer.submit(event)
+    if not conf.settings.AUDIT_FAIL_CLOSED:
+        writer.writer.submit(event)
+        return event
+    try:
+        written = writer.write_now(event, condition)
+    except DatabaseError as exc:
+        raise AuditUnavailable(action) from exc
+    if not written:
+        raise ConditionFailed(action)
+    return event

@@ -1,12 +1,19 @@
-"""The per-process writer of API request events.
+"""How API request events reach the database: at once, in the request (fail-closed, the
+default), or through the per-process batched writer (KEYWARD_AUDIT_FAIL_CLOSED=false).
 
-The request path only enqueues an unsaved event (no query, no lock). A daemon thread inserts
-what has queued, one INSERT per batch of at most KEYWARD_AUDIT_BATCH events, KEYWARD_AUDIT_FLUSH_MS
-milliseconds after a batch's first event, then streams the committed events on the
-``keyward.audit`` logger. ``flush()`` waits until everything queued so far is written; it runs at
-interpreter exit (a gunicorn worker's normal exit, SIGTERM included), so only a hard crash
-(SIGKILL, OOM) can lose the events of the last batch or so (measured by ``make bench``). Changes
-of state never use this writer: their events commit in the same transaction as the change.
+``write_now`` commits one event before the response leaves: one prepared INSERT, in the
+request's own connection, with PostgreSQL's asynchronous commit unless
+KEYWARD_AUDIT_SYNCHRONOUS_COMMIT is "on". Inside a transaction (a request that changes state)
+it is a plain INSERT that commits, or not, with that change.
+
+With the batched writer, the request path only enqueues an unsaved event (no query, no lock). A
+daemon thread inserts what has queued, one INSERT per batch of at most KEYWARD_AUDIT_BATCH
+events, KEYWARD_AUDIT_FLUSH_MS milliseconds after a batch's first event, then streams the
+committed events on the ``keyward.audit`` logger. ``flush()`` waits until everything queued so
+far is written; it runs at interpreter exit (a gunicorn worker's normal exit, SIGTERM included),
+so only a hard crash (SIGKILL, OOM) can lose the events of the last batch or so (measured by
+``make bench``). Changes of state never use this writer: their events commit in the same
+transaction as the change.
 """
 
 import atexit
@@ -19,7 +26,7 @@ import threading
 import time
 from datetime import datetime
 
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from audit import conf
 from audit.stream import stream_event
@@ -226,6 +233,74 @@ def _insert_sql() -> str:
         f"SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) AS r({types}) "
         f"RETURNING {q(AuditEvent._meta.pk.column)}"
     )
+
+
+@functools.cache
+def _insert_one_sql(asynchronous: bool, condition: str | None) -> str:
+    from audit.models import AuditEvent
+
+    q = connection.ops.quote_name
+    columns = ", ".join(q(f.column) for f in _fields())
+    values = ", ".join(f"CAST(%s AS {_record_type(f)})" for f in _fields())
+    # set_config(..., true) lasts until the end of this statement's own transaction, so it
+    # applies to its commit and to nothing else: the session's setting stays as it was.
+    source = (
+        " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous_commit"
+        if asynchronous
+        else ""
+    )
+    where = f" WHERE {condition}" if condition else ""
+    # SECURITY: identifiers and types from model metadata, the condition from the caller's
+    # code; every value is a bound parameter.
+    return (
+        f"INSERT INTO {q(AuditEvent._meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT {values}{source}{where} "
+        f"RETURNING {q(AuditEvent._meta.pk.column)}, txid"
+    )
+
+
+def write_now(event, condition: tuple[str, list] | None = None) -> bool:
+    """Commit ``event`` before returning (inside a transaction: insert it, to commit with it).
+
+    ``condition`` is (SQL, parameters) the INSERT is made under, in the same statement: False
+    when it did not hold and nothing was written (PostgreSQL; elsewhere it is not checked).
+    Raises DatabaseError when the event cannot be written; outside a transaction, one broken
+    connection is retried on a new one.
+    """
+    inside = connection.in_atomic_block
+    if connection.vendor != "postgresql":
+        event.save()
+        _stream_when_committed(event, inside)
+        return True
+    asynchronous = not inside and conf.settings.AUDIT_SYNCHRONOUS_COMMIT != "on"
+    sql = _insert_one_sql(asynchronous, condition[0] if condition else None)
+    params = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _fields()]
+    if condition:
+        params += condition[1]
+    for attempt in (1, 2):
+        try:
+            with prepared_cursor() as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+            break
+        except (InterfaceError, OperationalError):
+            if inside or attempt == 2:
+                raise
+            connection.close()
+    if row is None:
+        return False
+    event.pk, event.txid = row
+    event._state.adding = False
+    event._state.db = connection.alias
+    _stream_when_committed(event, inside)
+    return True
+
+
+def _stream_when_committed(event, inside: bool) -> None:
+    if inside:
+        transaction.on_commit(lambda: stream_event(event))
+    else:
+        stream_event(event)
 
 
 writer = RequestEventWriter()

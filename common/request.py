@@ -47,6 +47,16 @@ class RequestContext:
     # it may hold a token: never logged, never printed.
     credential: Any = field(default=None, repr=False)
     decision: Decision | None = None
+    # Set where a view that takes Keyward keys is reached with credentials: the request leaves
+    # an audit event (api/middleware.py). ``authenticated`` holds the authentication's outcome,
+    # reached once per request: (owner, key), None, or the exception it raised.
+    keyed: bool = False
+    authenticated: Any = field(default=None, repr=False)
+    # ``audited``: the key audit middleware writes this request's event before it answers, and
+    # can write it under a condition; ``remembered``: the key came from the process's memory of
+    # keys found lately, and its event must be written only if the key is still as it was.
+    audited: bool = False
+    remembered: bool = False
 
     @classmethod
     def of(cls, request) -> "RequestContext":

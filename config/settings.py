@@ -48,7 +48,7 @@ MIDDLEWARE = [
     "common.middleware.BodySizeMiddleware",
     # Answers a malformed API credential for the view (process_view): after the request id and
     # the security headers, before CSRF.
-    "api.middleware.MalformedBearerMiddleware",
+    "api.middleware.KeyAuditMiddleware",
     # Outside SessionMiddleware: every page that read the session is no-store.
     "common.middleware.PrivatePagesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -265,8 +265,8 @@ _KEYWARD_ENVIRONMENT = {
     "KEYWARD_USAGE_ROLLUP_DELAY": env.int,
     "KEYWARD_LEAK_REPORT_PUBLIC_KEYS": env.json,
     # audit/conf.py
-    "KEYWARD_AUDIT_API_LAG": env.int,
-    "KEYWARD_AUDIT_REQUEST_EVENTS": env.str,
+    "KEYWARD_AUDIT_FAIL_CLOSED": env.bool,
+    "KEYWARD_AUDIT_SYNCHRONOUS_COMMIT": env.str,
     "KEYWARD_AUDIT_FLUSH_MS": env.int,
     "KEYWARD_AUDIT_BATCH": env.int,
     "KEYWARD_AUDIT_SIGNING_KEY": env.str,

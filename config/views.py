@@ -4,6 +4,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 
+from audit import conf as audit_conf
 from common import conf
 
 
@@ -25,6 +26,23 @@ def _database_answers() -> bool:
     return False
 
 
+def _audit_writable() -> bool:
+    """Can this process write the audit log? Under KEYWARD_AUDIT_FAIL_CLOSED no request made
+    with a key is served without its event: a worker that cannot insert events is not ready."""
+    if connection.vendor != "postgresql":
+        return True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT has_table_privilege(current_user, 'audit_auditevent', 'INSERT') "
+                "AND has_sequence_privilege(current_user, "
+                "pg_get_serial_sequence('audit_auditevent', 'id'), 'USAGE')"
+            )
+            return bool(cursor.fetchone()[0])
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        return False
+
+
 def _cache_answers() -> bool:
     try:
         cache.set("keyward:readyz", 1, 5)
@@ -34,7 +52,8 @@ def _cache_answers() -> bool:
 
 
 def readyz(request):
-    """Answer 200 when the database and the cache answer, else 503 naming what failed.
+    """Answer 200 when the database and the cache answer and the audit log can be written,
+    else 503 naming what failed.
 
     A cache that does not answer is only ``degraded`` (200) under KEYWARD_CACHE_FAILURE=open:
     the workers serve on with per-process limits, so a load balancer must not take them all out.
@@ -42,6 +61,8 @@ def readyz(request):
     failed, degraded = [], []
     if not _database_answers():
         failed.append("database")
+    elif not _audit_writable():
+        (failed if audit_conf.settings.AUDIT_FAIL_CLOSED else degraded).append("audit")
     if not _cache_answers():
         (failed if conf.settings.CACHE_FAILURE == "closed" else degraded).append("cache")
     if failed:

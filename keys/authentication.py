@@ -2,7 +2,8 @@
 ``TokenAuthentication``: read the header, look the key up, check it.
 
 A valid request costs one query (the key, its owner, its tenant and the owner's current role);
-a malformed token costs none. What was decided goes into the request context, for its audit event.
+a malformed token costs none. What was decided goes into the request context, for its audit event,
+which ``api.middleware.KeyAuditMiddleware`` writes for any DRF view that uses this class.
 """
 
 from dataclasses import dataclass, field
@@ -16,10 +17,13 @@ from common.request import RequestContext, context_of, decide, update_context
 from keys import leaks, tokens
 from keys.lookup import (
     Reason,
+    forget_key,
     key_by_digest,
+    known_key,
     known_refusal,
     mark_used,
     refusal_reason,
+    remember_key,
     remember_refusal,
 )
 from keys.services.issue import _now
@@ -98,23 +102,38 @@ class BearerKeyAuthentication(BaseAuthentication):
         known = known_refusal(digest)  # no such key, or revoked / expired: no query again
         if known is not None:
             self._fail(request, ip, known[0], blocked, known[1])
-        found = key_by_digest(digest)
+        # A key found lately costs no query where its event is written under the condition that
+        # it is still as it was found (KeyAuditMiddleware, fail-closed): see keys/lookup.py.
+        audited = context_of(request).audited
+        found = known_key(digest) if audited else None
+        remembered = found is not None
+        if found is not None and refusal_reason(found[0], found[1], ip, _now()) is not None:
+            forget_key(digest)  # refused now (expired, another address): look it up afresh
+            found, remembered = None, False
+        if found is None:
+            found = key_by_digest(digest)
         if found is None:
             self._fail(request, ip, remember_refusal(digest, Reason.UNKNOWN), blocked)
         key, role = found
         reason = refusal_reason(key, role, ip, _now())
         if reason is not None:
             self._fail(request, ip, remember_refusal(digest, reason, key), blocked, key)
+        if audited and not remembered and key.state_fingerprint:
+            remember_key(digest, key, role)
         key.principal = Principal(
             tenant=key.tenant, role=role, user=key.user, service_id=key.service_id, key=key
         )
         mark_used(key, ip)
-        return key.owner, key
+        outcome = key.owner, key
+        # For its audit event (api/middleware.py).
+        update_context(request, keyed=True, authenticated=outcome, remembered=remembered)
+        return outcome
 
     def authenticate_header(self, request) -> str:
         return INVALID_TOKEN_CHALLENGE
 
     def _fail(self, request, ip, reason: str, blocked, key=None, *, detail=None) -> NoReturn:
+        update_context(request, keyed=True)
         if blocked is not None:
             # The address is refused already (one event said so): 429, and nothing more.
             decide(request, reason=Reason.FAILED_AUTH_THROTTLED, key=key, record=False)
@@ -131,6 +150,7 @@ class BearerKeyAuthentication(BaseAuthentication):
     def _refuse_exposed(self, request, context, blocked, param: str, value: str) -> NoReturn:
         """Refuse a key sent in the URL (400) and apply the leak policy; never log the token.
         From an address refused for its failures: 429, with no lookup and no event."""
+        update_context(request, keyed=True)
         if blocked is not None:
             decide(request, reason=Reason.FAILED_AUTH_THROTTLED, record=False)
             raise exceptions.Throttled(wait=blocked, detail=AUTH_THROTTLED)

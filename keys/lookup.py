@@ -7,6 +7,7 @@ database vendor from the models' own metadata, and each column goes through the 
 the ORM would apply, so the instances are exactly what ``select_related`` would have built.
 """
 
+import copy
 import time
 from datetime import datetime
 
@@ -17,6 +18,7 @@ from django.utils import timezone
 from accounts.models import Membership, ServiceID, Tenant, User
 from common import ratelimit
 from common.db import prepared_cursor
+from keys import tokens
 from keys.models import ApiKey
 from keys.networks import ip_allowed
 
@@ -77,17 +79,62 @@ def _plan(connection) -> tuple[str, list]:
         return f"{q(model._meta.db_table)} {q(alias)}"
 
     # SECURITY: only identifiers from model metadata, quoted; the digest is a bound parameter.
-    sql = (
-        f"SELECT {', '.join(columns)}, {col('m', role)} FROM {table(ApiKey, 'k')} "  # noqa: S608
+    joins = (
+        f"FROM {table(ApiKey, 'k')} "
         f"JOIN {table(Tenant, 't')} ON {col('t', 'id')} = {col('k', 'tenant_id')} "
         f"LEFT JOIN {table(User, 'u')} ON {col('u', 'id')} = {col('k', 'user_id')} "
         f"LEFT JOIN {table(ServiceID, 's')} ON {col('s', 'id')} = {col('k', 'service_id_id')} "
         f"LEFT JOIN {table(Membership, 'm')} ON {col('m', 'user_id')} = {col('k', 'user_id')} "
         f"AND {col('m', 'tenant_id')} = {col('k', 'tenant_id')} "
+    )
+    state = _state_sql(connection, col)
+    sql = (
+        f"SELECT {', '.join(columns)}, {col('m', role)}, {state} {joins}"  # noqa: S608
         f"WHERE {col('k', 'digest')} = %s"
     )
+    # True while the key is in the state it was found in (see key_unchanged).
+    _guards[connection.vendor] = f"(SELECT {state} {joins}WHERE {col('k', 'id')} = %s) = %s"
     _plans[connection.vendor] = (sql, parts)
     return sql, parts
+
+
+_guards: dict[str, str] = {}
+# Every column refusal_reason and the owner's role read: a key found again with the same
+# fingerprint would get the same answer (at the same time, from the same address).
+_STATE = (
+    ("k", "revoked_at"),
+    ("k", "expires_at"),
+    ("k", "scopes"),
+    ("k", "allowed_ips"),
+    ("k", "user_id"),
+    ("k", "service_id_id"),
+    ("k", "tenant_id"),
+    ("t", "is_active"),
+    ("t", "allowed_ips"),
+    ("t", "key_rate"),
+    ("u", "is_active"),
+    ("m", "role"),
+    ("s", "is_active"),
+    ("s", "role"),
+    ("s", "tenant_id"),
+)
+
+
+def _state_sql(connection, col) -> str:
+    """The fingerprint of a found key's state (PostgreSQL: md5 of the row of _STATE; SQLite,
+    where keys are not kept in memory: a constant)."""
+    if connection.vendor != "postgresql":
+        return "''"
+    return "md5(row(" + ", ".join(col(alias, column) for alias, column in _STATE) + ")::text)"
+
+
+def key_unchanged(key: ApiKey) -> tuple[str, list]:
+    """Return (SQL condition, parameters): true while ``key``'s state, as checked when it was
+    found, still holds in the database. ``audit`` writes a remembered key's request event under
+    this condition, so a response is only served if the key was still good when it committed."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    _plan(conn)
+    return _guards[conn.vendor], [key.pk, key.state_fingerprint]
 
 
 def _fetch(conn, sql: str, digest: bytes):
@@ -129,10 +176,44 @@ def key_by_digest(digest: bytes) -> tuple[ApiKey, str | None] | None:
     key.tenant = objects["t"]
     key.user = objects["u"]
     key.service_id = objects["s"]
+    key.state_fingerprint = row[at + 1]
     if key.service_id is not None:
         key.service_id.tenant = key.tenant
         return key, key.service_id.role
     return key, row[at]
+
+
+# Keys found valid lately, kept per process (PostgreSQL, fail-closed audit only): a request
+# with one costs no lookup, and its audit event is written only if the key is still in the
+# state it was found in (key_unchanged), in the same statement. So a key revoked, narrowed,
+# expired early or moved to another role is served nothing once that change has committed.
+KEY_MEMORY = 60  # seconds a found key is kept
+_known: dict[bytes, tuple[float, ApiKey, str | None]] = {}  # digest -> (until, key, role)
+
+
+def known_key(digest: bytes) -> tuple[ApiKey, str | None] | None:
+    """Return a copy of the key this process found for ``digest`` lately, and its role."""
+    seen = _known.get(digest)
+    if seen is None or seen[0] < time.monotonic():
+        return None
+    return copy.copy(seen[1]), seen[2]
+
+
+def remember_key(digest: bytes, key: ApiKey, role: str | None) -> None:
+    """Keep a key that was just found valid (see KEY_MEMORY)."""
+    if len(_known) > MAX_MARKS // 10:
+        _known.clear()
+    _known[digest] = (time.monotonic() + KEY_MEMORY, copy.copy(key), role)
+
+
+def forget_key(digest: bytes) -> None:
+    """Drop a kept key (its state changed)."""
+    _known.pop(digest, None)
+
+
+def forget_token(token: str) -> None:
+    """Drop the kept key of ``token``, if any."""
+    forget_key(tokens.digest(token))
 
 
 def refusal_reason(key: ApiKey, role: str | None, ip: str | None, now: datetime) -> str | None:
@@ -205,6 +286,7 @@ def mark_used(key: ApiKey, ip: str | None) -> None:
 
 
 def forget_marks() -> None:
-    """Forget this process's last-use marks and remembered refusals (tests)."""
+    """Forget this process's last-use marks, remembered refusals and kept keys (tests)."""
     _marked.clear()
     _refused.clear()
+    _known.clear()

@@ -49,6 +49,9 @@ class ApiKey(models.Model):
     service_id = models.ForeignKey(
         "accounts.ServiceID", null=True, blank=True, on_delete=models.CASCADE, related_name="keys"
     )
+    # Set by keys.lookup.key_by_digest: the fingerprint of the state the key was found in.
+    state_fingerprint = ""
+
     name = models.CharField(max_length=100)
     scopes = models.JSONField(default=list)
     digest = models.BinaryField(max_length=32, unique=True, editable=False)

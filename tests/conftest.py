@@ -67,13 +67,6 @@ def owner_client(client, owner):
 
 
 @pytest.fixture(autouse=True)
-def _request_events_in_the_request(settings):
-    """Write API request events in the request: the batched writer's own connection cannot see
-    a test's uncommitted rows. tests/audit/test_writer.py covers the batched writer."""
-    settings.KEYWARD_AUDIT_REQUEST_EVENTS = "sync"
-
-
-@pytest.fixture(autouse=True)
 def _auth_mail_in_the_request(settings):
     """Send reset links and lock notices in the request, so a test finds them in the outbox at
     once: tests/security/test_login_enumeration.py covers the sending thread."""
@@ -84,13 +77,15 @@ def _auth_mail_in_the_request(settings):
 def _clear_cache():
     from django.core.cache import cache
 
-    from api.base import forget_log_marks
+    from api.recording import forget_log_marks
+    from audit import summaries
     from common.ratelimit import reset_fallback
     from keys.throttling import reset_process_state
 
     cache.clear()
     reset_process_state()
     forget_log_marks()
+    summaries.forget()
     reset_fallback()
     yield
 

@@ -4,6 +4,8 @@ import sys
 from io import StringIO
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import call_command
 from django.urls import reverse
 
@@ -100,7 +102,16 @@ def test_security_headers_on_portal_pages(owner_client):
 
 
 def test_check_deploy_is_clean_with_production_environment(tmp_path):
+    signing_key = tmp_path / "audit-signing.pem"
+    signing_key.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     env = {
+        "KEYWARD_AUDIT_SIGNING_KEY": str(signing_key),  # else keyward.W010: seals unsigned
         "PATH": os.environ["PATH"],
         "DEBUG": "false",
         "SECRET_KEY": "x" * 20 + "-production-secret-key-with-plenty-of-entropy-0123456789",

@@ -36,6 +36,7 @@ from accounts import conf as accounts_conf
 from accounts import services as account_services
 from accounts.models import AuthenticatorDevice, Membership, ServiceID, Tenant, User
 from accounts.principals import Principal
+from audit import summaries
 from audit.actions import ACTIONS
 from audit.models import AuditEvent
 from keys.models import ApiKey
@@ -659,6 +660,28 @@ def _api_denied(w: World) -> None:
     with w.acting():
         response = api.get("/api/v1/members/")
     assert response.status_code == 403
+
+
+@scenario("api.refused", actor="anonymous")
+def _api_refused(w: World) -> None:
+    """GET /api/v1/whoami/ with a malformed key, three times: counted, written per minute."""
+    with w.acting():
+        for _ in range(3):
+            response = Client().get("/api/v1/whoami/", HTTP_AUTHORIZATION="Bearer kwp_nope")
+            assert response.status_code == 401
+        summaries.flush(everything=True)  # what the first request after the minute does
+
+
+@scenario("api.throttled", actor="key")
+def _api_throttled(w: World) -> None:
+    """GET /api/v1/whoami/ with a key over its tenant's rate: its 429s, one event a minute."""
+    Tenant.objects.filter(pk=w.tenant.pk).update(key_rate="2/min")
+    api, _ = w.api_as(w.owner_membership, scopes=["keys:read"])
+    assert [api.get("/api/v1/whoami/").status_code for _ in range(2)] == [200, 200]
+    with w.acting():
+        for _ in range(3):
+            assert api.get("/api/v1/whoami/").status_code == 429
+        summaries.flush(everything=True)
 
 
 # Audit log itself

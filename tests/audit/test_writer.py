@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from django.db import connection
 
 from audit import writer
 from audit.models import AuditEvent
@@ -11,7 +12,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def batched(settings):
-    settings.KEYWARD_AUDIT_REQUEST_EVENTS = "batched"
+    settings.KEYWARD_AUDIT_FAIL_CLOSED = False
     yield
     writer.flush(close=True)  # the test database is dropped at the end of the session
 
@@ -55,11 +56,23 @@ def test_written_events_are_streamed_once_as_json(batched, bearer, caplog):
     assert len(lines) == 1 and lines[0]["request_id"] == "req-42" and lines[0]["id"]
 
 
-def test_sync_mode_writes_in_the_request(settings, bearer, django_assert_num_queries):
-    settings.KEYWARD_AUDIT_REQUEST_EVENTS = "sync"
+def test_fail_closed_commits_the_event_in_the_request(bearer, django_assert_num_queries):
     bearer.get("/api/v1/whoami/")
-    with django_assert_num_queries(2):  # the key, then the event
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2) as queries:
         bearer.get("/api/v1/whoami/")
+    # Committed before the response: visible at once, with no flush, from another connection.
+    assert AuditEvent.objects.filter(action="api.request").count() == 2
+    if queries.connection.vendor == "postgresql":
+        sql = queries.captured_queries[-1]["sql"]
+        assert "set_config(" in sql and "synchronous_commit" in sql
+
+
+def test_synchronous_commit_on_waits_for_the_flush(settings, bearer, django_assert_num_queries):
+    settings.KEYWARD_AUDIT_SYNCHRONOUS_COMMIT = "on"
+    bearer.get("/api/v1/whoami/")
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2) as queries:
+        bearer.get("/api/v1/whoami/")
+    assert "synchronous_commit" not in queries.captured_queries[-1]["sql"]
     assert AuditEvent.objects.filter(action="api.request").count() == 2
 
 

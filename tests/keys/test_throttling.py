@@ -10,6 +10,7 @@ from django.test import override_settings
 from accounts.models import Tenant
 from accounts.principals import Principal
 from api.base import KEY_THROTTLED
+from audit import summaries
 from audit.models import AuditEvent
 from common.ratelimit import incr_window
 from keys import services, throttling, tokens
@@ -41,8 +42,9 @@ def test_key_over_its_tenants_rate_gets_429_with_retry_after(api_client, tenant,
     assert response.json()["code"] == "throttled"
     assert response.json()["detail"].startswith(KEY_THROTTLED)
     assert "Expected available in" in response.json()["detail"]
-    event = AuditEvent.objects.get(action="api.denied")
-    assert (event.target_id, event.metadata["reason"]) == (str(key.pk), "key_rate_limited")
+    summaries.flush(everything=True)  # a key's 429s: one event per key and minute
+    event = AuditEvent.objects.get(action="api.throttled")
+    assert (event.target_id, event.metadata["reasons"]) == (str(key.pk), {"key_rate_limited": 1})
 
 
 def test_refused_requests_count_against_the_keys_rate(api_client, tenant, admin):

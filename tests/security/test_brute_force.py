@@ -23,6 +23,7 @@ from django.urls import reverse
 from accounts import lockout, mfa
 from accounts.models import AuthenticatorDevice, User
 from accounts.views.auth import INVALID_CODE, INVALID_LOGIN
+from audit import summaries
 from audit.models import AuditEvent
 from common import ratelimit
 from keys import tokens
@@ -297,6 +298,7 @@ def test_a_per_ip_limit_counts_the_real_client(limit, case, client, settings):
 
     statuses = [send(i) for i in range(RATE + 2)]
     assert statuses == [allowed] * RATE + [429, 429], statuses
+    summaries.flush(everything=True)  # API refusals: one event per address and minute
     events = AuditEvent.objects.exclude(ip=None)
     assert set(events.values_list("ip", flat=True)) == {counted}
     if proxies:  # another client behind the same proxy has its own count
@@ -342,7 +344,9 @@ def test_the_api_per_address_throttle_is_audited_once_and_says_when(api_client, 
         wait = int(response["Retry-After"])
         assert 1 <= wait <= 61
         assert f"{wait} seconds" in response.json()["detail"]
-    engaged = AuditEvent.objects.filter(action="api.denied", metadata__has_key="ip_throttled_for")
-    event = engaged.get()  # one event when the address is throttled, none per refusal
+    summaries.flush(everything=True)
+    event = AuditEvent.objects.get(action="api.refused")  # one event, none per refusal
     assert event.ip == "203.0.113.9" and event.outcome == "denied"
-    assert 1 <= event.metadata["ip_throttled_for"] <= 61
+    assert event.metadata["count"] == RATE + 4
+    assert event.metadata["statuses"] == {"401": RATE, "429": 4}
+    assert 1 <= event.metadata["ip_throttled_for"] <= 61  # when the address got refused

@@ -121,10 +121,6 @@ class World:
 @pytest.fixture
 def world(tenant, owner, other_tenant, settings):
     """Two tenants with members, service IDs and keys, and the two callers' keys."""
-    settings.KEYWARD_AUDIT_API_LAG = 0  # let the audit API return the events just written
-    # Request events in the request, inside the example's transaction (the batched writer's own
-    # connection could not see this test's uncommitted rows).
-    settings.KEYWARD_AUDIT_REQUEST_EVENTS = "sync"
     # Fuzz the handlers, not the per-address throttle of failed authentication (tested elsewhere).
     settings.KEYWARD_FAILED_AUTH_RATE = "100000/min"
     admin = factories.add_member(tenant, "admin")

@@ -1,10 +1,10 @@
 """Load with integrity: a live server on PostgreSQL, 8 client threads x 250 requests.
 
-With request events written by the per-process batched writer (the production default) and,
-again, in the request ("sync"): no 5xx; exactly one ``api.request`` / ``api.denied`` event per
-request sent (matched by request id: none lost, none doubled); and a key revoked halfway through,
-from the test thread, through the service, answers no request with a 2xx once the revoke has
-committed.
+With request events committed in the request (fail-closed, the default) and, again, written
+by the per-process batched writer (fail-open): no 5xx; exactly one ``api.request`` /
+``api.denied`` event per request sent (matched by request id: none lost, none doubled); and a
+key revoked halfway through, from the test thread, through the service, answers no request with
+a 2xx once the revoke has committed.
 
 PostgreSQL only: SQLite serialises writers, which is not the concurrency this proves. Locally the
 test skips on SQLite; in CI (``CI`` set) it fails instead, so that it can never silently not run.
@@ -56,10 +56,11 @@ class Sent:
     status: int
 
 
-@pytest.fixture(params=["batched", "sync"])
+@pytest.fixture(params=["fail-closed", "fail-open"])
 def request_events(request, settings):
-    """Both ways of writing request events: the batched writer (the default) and in-request."""
-    settings.KEYWARD_AUDIT_REQUEST_EVENTS = request.param
+    """Both ways of writing request events: committed in the request (fail-closed, the
+    default) and the batched writer after the response (KEYWARD_AUDIT_FAIL_CLOSED=false)."""
+    settings.KEYWARD_AUDIT_FAIL_CLOSED = request.param == "fail-closed"
     yield request.param
     writer.flush(close=True)  # the writer's own connection must not outlive the database
 
