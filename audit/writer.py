@@ -259,6 +259,25 @@ def _insert_one_sql(asynchronous: bool, condition: str | None) -> str:
     )
 
 
+@functools.cache
+def _value_readers() -> tuple:
+    """(attname, is JSON) of each column the one-row INSERT writes, in order."""
+    from django.db.models import JSONField
+
+    return tuple((f.attname, isinstance(f, JSONField)) for f in _fields())
+
+
+def _values(event) -> list:
+    # What get_db_prep_save gives, without its per-field calls: every value is cast to its
+    # column's type in the statement, so text, numbers, aware datetimes and None go as they are.
+    return [
+        json.dumps(getattr(event, attname), ensure_ascii=False)
+        if is_json
+        else getattr(event, attname)
+        for attname, is_json in _value_readers()
+    ]
+
+
 def write_now(event, condition: tuple[str, list] | None = None) -> bool:
     """Commit ``event`` before returning (inside a transaction: insert it, to commit with it).
 
@@ -274,7 +293,7 @@ def write_now(event, condition: tuple[str, list] | None = None) -> bool:
         return True
     asynchronous = not inside and conf.settings.AUDIT_SYNCHRONOUS_COMMIT != "on"
     sql = _insert_one_sql(asynchronous, condition[0] if condition else None)
-    params = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _fields()]
+    params = _values(event)
     if condition:
         params += condition[1]
     for attempt in (1, 2):

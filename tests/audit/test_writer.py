@@ -107,6 +107,31 @@ def test_a_batch_stores_every_field_as_the_orm_would(batched, tenant, owner):
         assert got.occurred_at == sent.occurred_at
 
 
+@pytest.mark.parametrize("ip", ["2001:db8::1", None, "192.0.2.9"])
+def test_an_event_written_in_the_request_stores_every_field_as_the_orm_would(tenant, ip):
+    from audit.services import Actor, build_event
+    from common.request import RequestContext
+
+    def event():
+        return build_event(
+            "api.request",
+            actor=Actor.anonymous("bot ü"),
+            tenant=tenant,
+            context=RequestContext(ip=ip, user_agent="agent/1 ✓", request_id="r-1"),
+            metadata={"path": "/api/v1/ü/", "nested": {"b": [1, None], "a": "x"}, "n": 1.5},
+        )
+
+    reference, sent = event(), event()
+    reference.save()
+    assert writer.write_now(sent)
+    got = AuditEvent.objects.get(pk=sent.pk)
+    want = AuditEvent.objects.get(pk=reference.pk)
+    for field in AuditEvent._meta.concrete_fields:
+        if field.name not in ("id", "txid", "occurred_at"):
+            assert getattr(got, field.attname) == getattr(want, field.attname), field.name
+    assert got.occurred_at == sent.occurred_at and got.txid == sent.txid
+
+
 def test_a_value_too_long_is_refused_not_truncated_and_spares_its_batch(
     batched, tenant, caplog, postgresql
 ):
