@@ -108,7 +108,7 @@ class SealFormat(models.IntegerChoices):
     PYTHON_JSON = 1, "canonical JSON hashed in Python"
     POSTGRESQL_JSON = 2, "JSON array hashed in PostgreSQL"
     # Commit order: the events after the previous seal's (txid, id), up to a snapshot's horizon.
-    POSTGRESQL_COMMIT_ORDER = 3, "JSON array with txid hashed in PostgreSQL, commit order"
+    POSTGRESQL_COMMIT_ORDER = 3, "row text with txid hashed in PostgreSQL, commit order"
     PYTHON_COMMIT_ORDER = 4, "canonical JSON with txid hashed in Python, commit order"
 
     @classmethod

@@ -36,8 +36,16 @@ deleted or inserted. The seal's ``format`` says which canonical form and which r
    "e4da…", "5", "key", "bench key 5", 1, "bench-client/1.0"]``.
 3. PostgreSQL, in commit order (what PostgreSQL writes now): the events ``e`` with
    ``(start_txid, first_event_id - 1) < (e.txid, e.id) <= (last_txid, last_event_id)``, ordered
-   by ``(txid, id)``; each event's form is format 2's with ``txid`` (a JSON number) among the
-   columns, all in ``_FIELDS_TX`` order (alphabetical: ``txid`` comes after ``tenant_id``).
+   by ``(txid, id)``; each event's form (``_pg_row_digest``) is the text of the row
+   ``row(<the _FIELDS_TX columns, in that order>)`` converted to UTF-8, where ``occurred_at`` is
+   ``(extract(epoch FROM occurred_at) * 1000000)::bigint`` (microseconds since 1970, UTC) and
+   every other column is itself (alphabetical: ``txid`` comes after ``tenant_id``). So: the
+   values between parentheses, separated by commas; a NULL as nothing, a text as itself, or
+   double-quoted (with ``"`` and ``\\`` doubled) when empty or holding a comma, quote,
+   backslash, parenthesis or space; numbers, inet and jsonb as their own text. About 1.6 times
+   as fast to compute as format 2's JSON array, and, like it, independent of every session
+   setting. For example ``(api.request,5,key,"bench key 5",5,10.0.0.5,"{""path"": ""/v1/""}",
+   1783613658088280,success,e4da…,5,key,"bench key 5",1,812,bench-client/1.0)``.
    ``start_txid`` and ``first_event_id - 1`` are the previous seal's end (for a format 1 or 2
    seal: its ``last_event_id`` and that event's ``txid``).
 4. Python, in commit order (what SQLite writes now): format 3's range and order, format 1's form
@@ -101,9 +109,18 @@ _PG_TIME = """to_char("occurred_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS
 
 
 def _pg_digest(fields: tuple[str, ...]) -> str:
-    """Return the SQL of an event's 16-byte digest in the PostgreSQL formats (2 and 3)."""
+    """Return the SQL of an event's 16-byte digest in format 2."""
     columns = ", ".join(_PG_TIME if field == "occurred_at" else f'"{field}"' for field in fields)
     return f"substring(sha256(convert_to(json_build_array({columns})::text, 'UTF8')) FROM 1 FOR 16)"
+
+
+_PG_MICROS = '(extract(epoch FROM "occurred_at") * 1000000)::bigint'
+
+
+def _pg_row_digest(fields: tuple[str, ...]) -> str:
+    """Return the SQL of an event's 16-byte digest in format 3 (a row's text, not JSON)."""
+    columns = ", ".join(_PG_MICROS if field == "occurred_at" else f'"{field}"' for field in fields)
+    return f"substring(sha256(convert_to(row({columns})::text, 'UTF8')) FROM 1 FOR 16)"
 
 
 # One bytea: the format-2 entries of the events in (%s, %s], in id order; NULL when none.
@@ -113,7 +130,7 @@ _PG_ENTRIES = (
 )
 # The format-3 entries of the events in ((%s, %s), (%s, %s)], in commit order; NULL when none.
 _PG_ENTRIES_TX = (
-    f"SELECT string_agg(int8send(id) || {_pg_digest(_FIELDS_TX)}, ''::bytea ORDER BY txid, id) "  # noqa: S608
+    f"SELECT string_agg(int8send(id) || {_pg_row_digest(_FIELDS_TX)}, ''::bytea ORDER BY txid, id) "  # noqa: S608
     f'FROM {_TABLE} WHERE ("txid", "id") > (%s, %s) AND ("txid", "id") <= (%s, %s)'
 )
 # The horizon of the statement's snapshot (see the module docstring).
@@ -130,8 +147,9 @@ _PG_HORIZON = """(SELECT CASE WHEN own <= h THEN own + 1 ELSE h END FROM (SELECT
 # The format-3 entries of the final events after (%s, %s), and the last one's txid: one statement,
 # so one snapshot decides both what is final and what is read.
 _PG_FINAL = (
-    f"SELECT string_agg(int8send(id) || {_pg_digest(_FIELDS_TX)}, ''::bytea ORDER BY txid, id), "  # noqa: S608
-    f'max("txid") FROM {_TABLE} WHERE ("txid", "id") > (%s, %s) AND "txid" < {_PG_HORIZON}'
+    f"SELECT string_agg(int8send(id) || {_pg_row_digest(_FIELDS_TX)}, ''::bytea "  # noqa: S608
+    f'ORDER BY txid, id), max("txid") FROM {_TABLE} '
+    f'WHERE ("txid", "id") > (%s, %s) AND "txid" < {_PG_HORIZON}'
 )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import BigIntegerField, Func, Q
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 from django.http import Http404
 
 from audit.models import AuditEvent
@@ -97,8 +98,9 @@ def final_events(events):
 
 
 def after_position(events, txid: int, last_id: int):
-    """Keep the events after (txid, last_id) in commit order."""
-    return events.filter(txid__gte=txid).filter(Q(txid__gt=txid) | Q(id__gt=last_id))
+    """Keep the events after (txid, last_id) in commit order: a row comparison, which the
+    (tenant, txid, id) index seeks to, however many events share one transaction."""
+    return events.filter(TupleGreaterThan(Tuple("txid", "id"), (txid, last_id)))
 
 
 def event_page_ascending(

@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
                 choices=[
                     (1, "canonical JSON hashed in Python"),
                     (2, "JSON array hashed in PostgreSQL"),
-                    (3, "JSON array with txid hashed in PostgreSQL, commit order"),
+                    (3, "row text with txid hashed in PostgreSQL, commit order"),
                     (4, "canonical JSON with txid hashed in Python, commit order"),
                 ],
                 default=1,
