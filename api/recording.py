@@ -74,10 +74,10 @@ def log_refusal(request, context: RequestContext, status: int, reason: str) -> N
     )
 
 
-def count_refusal(request, context: RequestContext, status: int, reason: str, key=None) -> None:
-    """Count a refusal into its address's ``api.refused`` event of this minute, and log it."""
+def _count(action: str, request, context: RequestContext, status: int, reason: str, key) -> None:
+    """Count one request into its subject's per-minute event (audit/summaries.py)."""
     summaries.count(
-        "api.refused",
+        action,
         ip=context.ip,
         key=key,
         reason=reason,
@@ -86,6 +86,11 @@ def count_refusal(request, context: RequestContext, status: int, reason: str, ke
         user_agent=context.user_agent,
         blocked_for=context.decision.blocked_for if context.decision else None,
     )
+
+
+def count_refusal(request, context: RequestContext, status: int, reason: str, key=None) -> None:
+    """Count a refusal into its address's ``api.refused`` event of this minute, and log it."""
+    _count("api.refused", request, context, status, reason, key)
     log_refusal(request, context, status, reason)
 
 
@@ -110,15 +115,7 @@ def record_api_request(request, response) -> None:
             count_refusal(request, context, status, decision.reason or NO_CREDENTIALS, key)
         return
     if status == 429:
-        summaries.count(
-            "api.throttled",
-            ip=context.ip,
-            key=key,
-            reason=decision.reason or "throttled",
-            status=status,
-            path=request.path,
-            user_agent=context.user_agent,
-        )
+        _count("api.throttled", request, context, status, decision.reason or "throttled", key)
         return
     metadata = {
         "method": request.method,

@@ -202,6 +202,12 @@ def _columns() -> tuple:
 
 
 @functools.cache
+def _column_list() -> str:
+    """The quoted columns both INSERTs write, in ``_fields`` order."""
+    return ", ".join(connection.ops.quote_name(f.column) for f in _fields())
+
+
+@functools.cache
 def _fields() -> tuple:
     from audit.models import AuditEvent
 
@@ -223,7 +229,7 @@ def _insert_sql() -> str:
     from audit.models import AuditEvent
 
     q = connection.ops.quote_name
-    columns = ", ".join(q(f.column) for f in _fields())
+    columns = _column_list()
     types = ", ".join(f"{q(f.column)} {_record_type(f)}" for f in _fields())
     # SECURITY: identifiers and types from model metadata; the rows are one bound parameter.
     # jsonb_to_recordset() yields the rows in array order, and RETURNING follows it, as
@@ -240,7 +246,6 @@ def _insert_one_sql(asynchronous: bool, condition: str | None) -> str:
     from audit.models import AuditEvent
 
     q = connection.ops.quote_name
-    columns = ", ".join(q(f.column) for f in _fields())
     values = ", ".join(f"CAST(%s AS {_record_type(f)})" for f in _fields())
     # set_config(..., true) lasts until the end of this statement's own transaction, so it
     # applies to its commit and to nothing else: the session's setting stays as it was.
@@ -253,7 +258,7 @@ def _insert_one_sql(asynchronous: bool, condition: str | None) -> str:
     # SECURITY: identifiers and types from model metadata, the condition from the caller's
     # code; every value is a bound parameter.
     return (
-        f"INSERT INTO {q(AuditEvent._meta.db_table)} ({columns}) "  # noqa: S608
+        f"INSERT INTO {q(AuditEvent._meta.db_table)} ({_column_list()}) "  # noqa: S608
         f"SELECT {values}{source}{where} "
         f"RETURNING {q(AuditEvent._meta.pk.column)}, txid"
     )
@@ -289,7 +294,7 @@ def write_now(event, condition: tuple[str, list] | None = None) -> bool:
     inside = connection.in_atomic_block
     if connection.vendor != "postgresql":
         event.save()
-        _stream_when_committed(event, inside)
+        transaction.on_commit(lambda: stream_event(event))  # at once outside a transaction
         return True
     asynchronous = not inside and conf.settings.AUDIT_SYNCHRONOUS_COMMIT != "on"
     sql = _insert_one_sql(asynchronous, condition[0] if condition else None)
@@ -311,15 +316,8 @@ def write_now(event, condition: tuple[str, list] | None = None) -> bool:
     event.pk, event.txid = row
     event._state.adding = False
     event._state.db = connection.alias
-    _stream_when_committed(event, inside)
+    transaction.on_commit(lambda: stream_event(event))  # at once outside a transaction
     return True
-
-
-def _stream_when_committed(event, inside: bool) -> None:
-    if inside:
-        transaction.on_commit(lambda: stream_event(event))
-    else:
-        stream_event(event)
 
 
 writer = RequestEventWriter()
