@@ -1,7 +1,7 @@
 """People, tenants, memberships, service IDs, invitations, authenticators and backup codes."""
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -77,6 +77,19 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
 
+class KeyApproval(models.TextChoices):
+    """Which new keys wait for a second person's approval before they work."""
+
+    NONE = "none", "No key needs approval"
+    SERVICE = "service", "Service keys"
+    OUTSIDE_DEFAULT = "outside_default", "Keys with scopes outside the default set"
+    ALL = "all", "Every key"
+
+
+def default_expiry_warning_days() -> list[int]:
+    return [30, 7, 1]
+
+
 class LeakPolicy(models.TextChoices):
     REVOKE = "revoke", "Revoke the key"
     NOTIFY = "notify", "Notify only"
@@ -106,6 +119,33 @@ class Tenant(models.Model):
     )
     key_rate = models.CharField(
         max_length=20, blank=True, help_text="Per-key request rate, e.g. 600/min (empty: default)."
+    )
+    require_phishing_resistant_mfa = models.BooleanField(
+        default=False,
+        help_text="Members must hold a passkey; a one-time code alone no longer grants sudo.",
+    )
+    max_token_lifetime_minutes = models.PositiveIntegerField(
+        default=15,
+        validators=[MinValueValidator(1), MaxValueValidator(15)],
+        help_text="Lifetime of short-lived signed tokens exchanged for this tenant's keys.",
+    )
+    expiry_warning_days = models.JSONField(
+        default=default_expiry_warning_days,
+        blank=True,
+        help_text="Days before a key expires on which its owner is warned, e.g. [30, 7, 1].",
+    )
+    key_approval = models.CharField(
+        max_length=20, choices=KeyApproval.choices, default=KeyApproval.NONE
+    )
+    approval_default_scopes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Scopes a key may hold without approval when approval covers other scopes.",
+    )
+    approval_expire_days = models.PositiveIntegerField(
+        default=7,
+        validators=[MinValueValidator(1)],
+        help_text="A key still pending after this many days is denied.",
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
