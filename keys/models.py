@@ -18,6 +18,16 @@ class KeyStatus(models.TextChoices):
     ROTATED = "rotated"  # superseded by a rotation, still working in its grace period
     EXPIRED = "expired"
     REVOKED = "revoked"
+    PENDING = "pending"  # waiting for a second person's approval (tenant policy)
+
+
+class Approval(models.TextChoices):
+    """Where a key stands with the tenant's approval policy ("" : it needed none)."""
+
+    NOT_REQUIRED = "", "Not required"
+    PENDING = "pending", "Pending approval"
+    APPROVED = "approved", "Approved"
+    DENIED = "denied", "Denied"
 
 
 class ApiKeyQuerySet(models.QuerySet):
@@ -53,6 +63,7 @@ class ApiKey(models.Model):
     state_fingerprint = ""
 
     name = models.CharField(max_length=100)
+    description = models.CharField(max_length=500, blank=True)
     scopes = models.JSONField(default=list)
     digest = models.BinaryField(max_length=32, unique=True, editable=False)
     hint = models.CharField(max_length=24, editable=False)
@@ -77,6 +88,18 @@ class ApiKey(models.Model):
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     # E-mail the owner when keys_maintain sees the key used from a network it never used before.
     alert_on_new_network = models.BooleanField(default=False)
+    # Per-key request rate (e.g. 100/min), never above the tenant's; empty: the tenant's rate.
+    rate = models.CharField(max_length=20, blank=True)
+    # A successor issued with the grace "until the new key is first used": its first
+    # authenticated request revokes its predecessor (key.rotation_completed), then this is False.
+    completes_rotation_on_use = models.BooleanField(default=False)
+    # The tenant's approval policy: a pending key answers 401 pending_approval until approved.
+    approval = models.CharField(max_length=10, choices=Approval.choices, default="", blank=True)
+    approval_decided_at = models.DateTimeField(null=True, blank=True)
+    approval_decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approval_reason = models.CharField(max_length=200, blank=True)
     # Lead time in days (7, then 1) of the last expiry warning keys_maintain sent; set in the same
     # transaction as its key.expiry_warning_sent event, so each warning goes out once.
     expiry_warning_days = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
@@ -103,7 +126,14 @@ class ApiKey(models.Model):
                 name="apikey_service_name_unique_active",
             ),
         ]
-        indexes = [models.Index(fields=["tenant", "-created_at"], name="apikey_tenant_created")]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="apikey_tenant_created"),
+            models.Index(
+                fields=["tenant", "created_at"],
+                condition=Q(approval="pending"),
+                name="apikey_pending_approval",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.hint})"
@@ -156,6 +186,8 @@ class ApiKey(models.Model):
         now = now or timezone.now()
         if self.revoked_at is not None:
             return KeyStatus.REVOKED
+        if self.approval == Approval.PENDING:
+            return KeyStatus.PENDING
         if self.is_expired(now):
             return KeyStatus.EXPIRED
         if self.rotated_at is not None:
@@ -167,6 +199,10 @@ class ApiKey(models.Model):
             if self.expires_at - now <= window:
                 return KeyStatus.EXPIRING
         return KeyStatus.ACTIVE
+
+    @property
+    def is_pending(self) -> bool:
+        return self.approval == Approval.PENDING
 
     def is_rotatable(self, now=None) -> bool:
         """Return whether the key may be rotated or narrowed: it is active or expiring."""
