@@ -8,6 +8,7 @@ from django.db import DatabaseError, transaction
 from audit import conf
 from audit.actions import ACTIONS, Outcome
 from audit.models import ActorKind, AuditEvent
+from audit.signals import event_recorded
 from audit.stream import stream_event
 from common.request import RequestContext
 
@@ -115,8 +116,10 @@ def record(
 
 
 def _save(event: AuditEvent) -> AuditEvent:
-    """Insert ``event`` in the caller's transaction; stream it once that commits."""
+    """Insert ``event`` in the caller's transaction; tell ``event_recorded``'s receivers (in
+    that transaction); stream it once that commits."""
     event.save()
+    event_recorded.send(sender=AuditEvent, event=event)
     transaction.on_commit(lambda: stream_event(event))
     return event
 
