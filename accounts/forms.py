@@ -4,11 +4,11 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMultiAlternatives
 from django.template import loader
 
 from accounts import lockout, mfa, roles, services
 from accounts.models import ServiceID, User
+from common.mail import EmailMultiAlternatives
 from common.request import context_of
 
 

@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import Callable
 
 from django.contrib.auth.hashers import make_password
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -19,6 +18,7 @@ from accounts.models import (
 )
 from audit.services import Actor
 from common import mail, ratelimit
+from common.mail import EmailMessage
 from common.request import RequestContext
 
 BACKOFF_AFTER = 5

@@ -5,13 +5,13 @@ committed one e-mails once.
 An e-mail never holds a token: only the key's name, its hint and links into the portal.
 """
 
-from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 
 from accounts import roles
 from accounts.models import Membership
 from accounts.services import absolute_url
+from common.mail import send_mail
 from keys.models import ApiKey
 
 

@@ -5,7 +5,6 @@ import secrets
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import transaction
 from django.urls import reverse
@@ -21,6 +20,7 @@ from accounts.models import (
 )
 from accounts.principals import Principal
 from accounts.services.users import absolute_url
+from common.mail import send_mail
 from common.request import RequestContext
 
 INVITATION_LIFETIME = timedelta(days=7)
