@@ -124,7 +124,10 @@ def test_check_deploy_is_clean_with_production_environment(tmp_path):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "REDIS_URL": "redis://127.0.0.1:6379/0",
         "EMAIL_URL": "smtp+tls://keyward:secret@mail.example.com:587",
+        "STATIC_ROOT": str(tmp_path / "static"),  # as collectstatic leaves it (keyward.E030)
     }
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "staticfiles.json").write_text('{"paths": {}, "version": "1.1"}')
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         env=env,
