@@ -155,7 +155,7 @@ class BearerKeyAuthentication(BaseAuthentication):
             decide(request, reason=Reason.FAILED_AUTH_THROTTLED, record=False)
             raise exceptions.Throttled(wait=blocked, detail=AUTH_THROTTLED)
         now_blocked = failures.count(context.ip)
-        key, recorded = leaks.key_exposed(
+        key, recorded, action = leaks.key_exposed(
             param, value, method=request.method, path=request.path, context=context
         )
         decide(
@@ -166,4 +166,4 @@ class BearerKeyAuthentication(BaseAuthentication):
             recorded=recorded,
             blocked_for=now_blocked,
         )
-        raise leaks.TokenInQuery()
+        raise leaks.TokenInQuery(leaks.token_in_query_detail(key, action))

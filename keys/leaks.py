@@ -46,6 +46,39 @@ TOKEN_IN_QUERY = (
     "Keys are never accepted in a URL: send the key in the Authorization header "
     "(`Bearer <key>`). Treat this key as exposed: revoke it and issue a new one."
 )
+# What the answer to a key sent in a URL says the tenant's leak policy did (keyed by Action).
+TOKEN_IN_QUERY_DONE = {
+    "revoked": (
+        "Keys are never accepted in a URL: a URL ends up in logs and proxies, so this key was "
+        "revoked under your tenant's leak policy and no longer works. Issue a new key and send "
+        "it in the Authorization header (`Bearer <key>`)."
+    ),
+    "revoked_and_notified": (
+        "Keys are never accepted in a URL: a URL ends up in logs and proxies, so this key was "
+        "revoked under your tenant's leak policy and no longer works; its owner and the "
+        "tenant's admins were e-mailed. Issue a new key and send it in the Authorization "
+        "header (`Bearer <key>`)."
+    ),
+    "notified": (
+        "Keys are never accepted in a URL: send the key in the Authorization header "
+        "(`Bearer <key>`). Your tenant's leak policy only notifies, so this key still works, "
+        "but it is exposed (a URL ends up in logs and proxies) and its owner and the tenant's "
+        "admins were told: rotate or revoke it."
+    ),
+}
+TOKEN_IN_QUERY_INACTIVE = (
+    "Keys are never accepted in a URL: send the key in the Authorization header "
+    "(`Bearer <key>`). This key was already revoked or expired: nothing more was done."
+)
+
+
+def token_in_query_detail(key, action: str) -> str:
+    """Return what the 400 answer to a key sent in a URL says: what the tenant's leak policy
+    did with it (``action``), or the general advice for a string Keyward does not know."""
+    if key is None:
+        return TOKEN_IN_QUERY
+    return TOKEN_IN_QUERY_DONE.get(action, TOKEN_IN_QUERY_INACTIVE)
+
 
 NOT_AN_ARRAY = "Send a JSON array of objects with token, type, url and source."
 BAD_ITEM = "Item %(index)d: an object with a string token is required."
@@ -270,13 +303,13 @@ def query_token(request) -> tuple[str, str] | None:
 
 def key_exposed(
     param: str, value: str, *, method: str, path: str, context: RequestContext
-) -> tuple[ApiKey | None, bool]:
+) -> tuple[ApiKey | None, bool, str]:
     """Record ``key.exposed`` for a token sent in the URL of a request (``method`` ``path``)
     and apply its tenant's leak policy; return (the key, if Keyward knows it; whether an event
-    was recorded)."""
+    was recorded; the Action the policy took)."""
     parsed = tokens.parse(value)
     if parsed is None:
-        return None, False
+        return None, False, Action.NONE
     key = ApiKey.objects.select_related("tenant").filter(digest=tokens.digest(parsed.token)).first()
     audit.record(
         "key.exposed",
@@ -293,6 +326,7 @@ def key_exposed(
             "hint": parsed.hint,
         },
     )
+    action = Action.NONE
     if key is not None:  # in access logs now: the tenant's leak policy applies
-        key_exposure_handle(key=key, path=path)
-    return key, True
+        action = key_exposure_handle(key=key, path=path)
+    return key, True, action
