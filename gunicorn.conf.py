@@ -1,6 +1,8 @@
 """gunicorn settings for Keyward (read from the working directory by default)."""
 
 import multiprocessing
+import os
+from pathlib import Path
 
 wsgi_app = "config.wsgi:application"
 bind = "0.0.0.0:8000"
@@ -20,3 +22,21 @@ def worker_exit(server, worker):
 
     flush(timeout=10)
     summaries.flush(everything=True)
+
+
+def on_starting(server):
+    """Start the Prometheus multiprocess directory (PROMETHEUS_MULTIPROC_DIR) empty: the files
+    of a previous run would add its counts to this one's."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges from the metrics (its counters stay in the sums)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

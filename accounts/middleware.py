@@ -26,6 +26,7 @@ OPEN_PREFIXES = (
     "/invite/",
     "/healthz",
     "/readyz",
+    "/metrics",
     "/static/",
     "/api/",
     "/admin/",
@@ -41,7 +42,7 @@ class SessionLifetimeMiddleware:
 
     def __call__(self, request):
         path = request.path_info
-        if path.startswith(("/static/", "/healthz", "/readyz", "/api/")):
+        if path.startswith(("/static/", "/healthz", "/readyz", "/metrics", "/api/")):
             return self.get_response(request)
         user = request.user
         if user.is_authenticated:

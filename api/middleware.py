@@ -14,6 +14,7 @@ from api.recording import count_refusal, record_api_request
 from audit import conf as audit_conf
 from audit import summaries
 from audit.services import AuditUnavailable, ConditionFailed
+from common import metrics
 from common.request import context_of, update_context
 from keys.authentication import INVALID_TOKEN_CHALLENGE, BearerKeyAuthentication, read_credential
 from keys.lookup import Reason, forget_token
@@ -148,6 +149,7 @@ class KeyAuditMiddleware:
             context.request_id,
             exc_info=True,
         )
+        metrics.api_request("audit_unavailable", 503)
         return audit_unavailable()
 
     def process_view(self, request, view_func, view_args, view_kwargs):

@@ -17,6 +17,7 @@ import time
 from audit import summaries
 from audit.actions import Outcome
 from audit.services import record_request
+from common import metrics
 from common.request import Decision, RequestContext, context_of
 from keys.lookup import key_unchanged
 
@@ -91,6 +92,7 @@ def _count(action: str, request, context: RequestContext, status: int, reason: s
 def count_refusal(request, context: RequestContext, status: int, reason: str, key=None) -> None:
     """Count a refusal into its address's ``api.refused`` event of this minute, and log it."""
     _count("api.refused", request, context, status, reason, key)
+    metrics.api_refused(reason, status)
     log_refusal(request, context, status, reason)
 
 
@@ -109,6 +111,7 @@ def record_api_request(request, response) -> None:
     authenticated = context.authenticated
     key = authenticated[1] if isinstance(authenticated, tuple) else decision.key
     if decision.recorded and not decision.record:
+        metrics.api_refused(decision.reason or "recorded", status)
         return  # its own event says what happened (a key sent in a URL)
     if key is None or not decision.record:
         if decision.reason or denied:
@@ -116,6 +119,7 @@ def record_api_request(request, response) -> None:
         return
     if status == 429:
         _count("api.throttled", request, context, status, decision.reason or "throttled", key)
+        metrics.api_throttled(decision.reason or "throttled")
         return
     metadata = {
         "method": request.method,
@@ -150,6 +154,7 @@ def record_api_request(request, response) -> None:
         # A key from the process's memory: written, and so served, only if still as found.
         condition=key_unchanged(key) if context.remembered else None,
     )
+    metrics.api_request(outcome, status)
 
 
 def _error_code(response) -> str | None:

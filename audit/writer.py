@@ -30,6 +30,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 
 from audit import conf
 from audit.stream import stream_event
+from common import metrics
 from common.db import prepared_cursor
 
 logger = logging.getLogger("keyward.audit.writer")
@@ -98,8 +99,12 @@ class RequestEventWriter:
                     self._take(self._queue.get_nowait(), batch, markers)
                 except queue.Empty:
                     break
+            metrics.audit_queue_depth(self._queue.qsize() + len(batch))
             if batch:
+                started = time.perf_counter()
                 self._write(batch)
+                metrics.audit_write_observed("batch", time.perf_counter() - started)
+            metrics.audit_queue_depth(self._queue.qsize())
             if any(marker.close for marker in markers):
                 connection.close()
             for marker in markers:
@@ -296,6 +301,7 @@ def write_now(event, condition: tuple[str, list] | None = None) -> bool:
         event.save()
         transaction.on_commit(lambda: stream_event(event))  # at once outside a transaction
         return True
+    started = time.perf_counter()
     asynchronous = not inside and conf.settings.AUDIT_SYNCHRONOUS_COMMIT != "on"
     sql = _insert_one_sql(asynchronous, condition[0] if condition else None)
     params = _values(event)
@@ -311,6 +317,7 @@ def write_now(event, condition: tuple[str, list] | None = None) -> bool:
             if inside or attempt == 2:
                 raise
             connection.close()
+    metrics.audit_write_observed("request", time.perf_counter() - started)
     if row is None:
         return False
     event.pk, event.txid = row

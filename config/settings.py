@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "audit",
     "keys",
     "api",
+    "metrics",
 ]
 
 MIDDLEWARE = [
@@ -275,6 +276,9 @@ _KEYWARD_ENVIRONMENT = {
     # common/conf.py
     "KEYWARD_TRUSTED_PROXIES": env.list,
     "KEYWARD_CACHE_FAILURE": env.str,
+    # metrics/conf.py
+    "KEYWARD_METRICS_ALLOWED_NETWORKS": env.list,
+    "KEYWARD_METRICS_TOKEN": env.str,
 }
 for _name, _read in _KEYWARD_ENVIRONMENT.items():
     if _name in os.environ:

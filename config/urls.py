@@ -2,10 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from config import views
+from metrics.views import metrics_view
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("", include("keys.urls")),

@@ -6,6 +6,7 @@ a malformed token costs none. What was decided goes into the request context, fo
 which ``api.middleware.KeyAuditMiddleware`` writes for any DRF view that uses this class.
 """
 
+import time
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -13,6 +14,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
 from accounts.principals import Principal
+from common import metrics
 from common.request import RequestContext, context_of, decide, update_context
 from keys import leaks, tokens
 from keys.lookup import (
@@ -71,6 +73,17 @@ class BearerKeyAuthentication(BaseAuthentication):
     """
 
     def authenticate(self, request):
+        started = time.perf_counter()
+        try:
+            outcome = self._authenticate(request)
+        except exceptions.APIException:
+            metrics.authentication_observed("refused", time.perf_counter() - started)
+            raise
+        if outcome is not None:
+            metrics.authentication_observed("accepted", time.perf_counter() - started)
+        return outcome
+
+    def _authenticate(self, request):
         context = read_credential(request)
         credential = context.credential
         exposed = leaks.query_token(request)
