@@ -292,6 +292,9 @@ _audit_file = env.str("KEYWARD_AUDIT_LOG_FILE", default="")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "client_errors_without_traceback": {"()": "common.logs.ClientErrorsWithoutTraceback"}
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "bare": {"format": "%(message)s"},
@@ -309,5 +312,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "keyward.audit": {"handlers": ["audit"], "level": "INFO", "propagate": False},
+        # Django's own "django" logger keeps the console handler of its DEFAULT_LOGGING (under
+        # DEBUG) besides the root's: every request log line was printed twice.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.request": {"filters": ["client_errors_without_traceback"]},
     },
 }
