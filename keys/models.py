@@ -290,3 +290,30 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.last_event_id}"
+
+
+class WarningKind(models.TextChoices):
+    EXPIRY = "expiry", "Expiry"
+    UNUSED = "unused", "Revocation for inactivity"
+
+
+class KeyWarning(models.Model):
+    """A warning sent about a key: before its expiry (``days`` before, one of the tenant's
+    ``expiry_warning_days``) or before its revocation for inactivity. Unique per key, kind and
+    days, so each warning goes out once; an inactivity warning is sent again (``sent_at``
+    moves) only after the key was used since."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="warnings")
+    kind = models.CharField(max_length=10, choices=WarningKind.choices)
+    days = models.PositiveSmallIntegerField()
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key", "kind", "days"], name="keywarning_key_kind_days_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} {self.kind} {self.days}d"
