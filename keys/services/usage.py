@@ -212,7 +212,28 @@ def _save_scopes(scopes: dict) -> None:
     KeyScopeUse.objects.bulk_update(changed, ["first_used_at", "last_used_at"])
 
 
+def _known_networks(keys: dict) -> dict[int, set[str]]:
+    """Return, per key, the networks it or a key it was rotated from was seen from before."""
+    lineage: dict[int, list[int]] = {}
+    for key in keys.values():
+        chain, parent = [key.pk], key.rotated_from_id
+        while parent is not None and len(chain) < 100:
+            chain.append(parent)
+            parent = ApiKey.objects.filter(pk=parent).values_list("rotated_from_id", flat=True)[0]
+        lineage[key.pk] = chain
+    seen: dict[int, set[str]] = defaultdict(set)
+    all_ids = {k for chain in lineage.values() for k in chain}
+    for key_id, network in KeyNetwork.objects.filter(key_id__in=all_ids).values_list(
+        "key_id", "network"
+    ):
+        seen[key_id].add(network)
+    return {pk: set().union(*(seen[k] for k in chain)) for pk, chain in lineage.items()}
+
+
 def _save_networks(networks: dict) -> None:
+    """Keep the first sighting of each (key, network); record ``key.new_network`` (and alert)
+    for a network the key, or the keys it was rotated from, was not seen from before. A key's
+    very first network is where it was put to use, not a new one: it is kept, not reported."""
     existing = _existing(KeyNetwork, "network", networks)
     fresh = {k: v for k, v in networks.items() if k not in existing}
     if not fresh:
@@ -220,12 +241,19 @@ def _save_networks(networks: dict) -> None:
     keys = ApiKey.objects.select_related("tenant", "user", "service_id").in_bulk(
         {key_id for key_id, _ in fresh}
     )
+    known = _known_networks(keys)
     KeyNetwork.objects.bulk_create(
         KeyNetwork(key_id=key_id, network=network, first_seen_at=at, first_ip=ip)
         for (key_id, network), (at, ip) in fresh.items()
     )
     for (key_id, network), (at, ip) in sorted(fresh.items(), key=lambda item: item[1][0]):
-        key = keys[key_id]
+        key, seen = keys[key_id], known[key_id]
+        if network in seen:
+            continue  # a key it was rotated from was seen there
+        first_ever = not seen
+        seen.add(network)
+        if first_ever:
+            continue
         recipients = notifications.key_contacts(key) if key.alert_on_new_network else []
         audit.record(
             "key.new_network",

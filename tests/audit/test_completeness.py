@@ -576,9 +576,11 @@ def _key_expiry_warning_sent(w: World) -> None:
 
 @scenario("key.new_network", actor="system")
 def _key_new_network(w: World) -> None:
-    """manage.py keys_maintain (cron) after a key's first request from a network."""
+    """manage.py keys_maintain (cron) after a key's first request from a second network (its
+    very first network is no new one)."""
     api, _ = w.api_as(w.owner_membership, scopes=["keys:read"])
     assert api.get("/api/v1/whoami/", REMOTE_ADDR="198.51.100.7").status_code == 200
+    assert api.get("/api/v1/whoami/", REMOTE_ADDR="203.0.113.7").status_code == 200
     with w.acting(), override_settings(KEYWARD_USAGE_ROLLUP_DELAY=0):
         call_command("keys_maintain", stdout=StringIO())
 

@@ -16,7 +16,14 @@ from accounts.principals import Principal
 from audit.models import AuditEvent
 from audit.services import Actor
 from keys import services
-from keys.models import ApiKey, KeyClientIP, KeyScopeUse, KeyUsageDay, RollupState
+from keys.models import (
+    ApiKey,
+    KeyClientIP,
+    KeyNetwork,
+    KeyScopeUse,
+    KeyUsageDay,
+    RollupState,
+)
 from keys.services import keys_usage_rollup, network_of
 from tests import factories
 
@@ -122,7 +129,7 @@ def test_network_of_an_address(ip, network):
     assert network_of(ip) == network
 
 
-def test_first_request_from_a_new_network_is_recorded_once_and_alerts_the_owner(
+def test_a_request_from_a_new_network_is_recorded_once_and_alerts_the_owner(
     tenant, owner, api_client, django_capture_on_commit_callbacks
 ):
     key, token = factories.make_api_key(owner, tenant)
@@ -135,20 +142,56 @@ def test_first_request_from_a_new_network_is_recorded_once_and_alerts_the_owner(
         api.get("/api/v1/whoami/", REMOTE_ADDR="203.0.113.9")  # a known network
         _rollup()
     events = AuditEvent.objects.filter(action="key.new_network").order_by("id")
+    # The first network is where the key was put to use: kept, not reported as new.
     assert [(e.metadata["network"], e.ip, e.actor_kind) for e in events] == [
-        ("203.0.113.0/24", "203.0.113.5", "system"),
         ("2001:db8::/64", "2001:db8::1", "system"),
     ]
-    assert len(mail.outbox) == 2
+    assert set(KeyNetwork.objects.filter(key=key).values_list("network", flat=True)) == {
+        "203.0.113.0/24",
+        "2001:db8::/64",
+    }
+    assert len(mail.outbox) == 1
     assert all(m.to == [owner.email] for m in mail.outbox)
-    assert "203.0.113.0/24" in mail.outbox[0].body and token not in mail.outbox[0].body
+    assert "2001:db8::/64" in mail.outbox[0].body and token not in mail.outbox[0].body
+
+
+def test_a_keys_very_first_request_is_no_new_network(
+    tenant, owner, api_client, django_capture_on_commit_callbacks
+):
+    key, token = factories.make_api_key(owner, tenant)
+    ApiKey.objects.filter(pk=key.pk).update(alert_on_new_network=True)
+    _client(api_client, token).get("/api/v1/whoami/", REMOTE_ADDR="198.51.100.1")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _rollup() == 1
+    assert KeyNetwork.objects.filter(key=key, network="198.51.100.0/24").exists()
+    assert not AuditEvent.objects.filter(action="key.new_network").exists()
+    assert mail.outbox == []
+
+
+def test_a_rotated_key_is_new_only_on_networks_its_predecessor_never_used(
+    tenant, owner, api_client, django_capture_on_commit_callbacks
+):
+    old, old_token = factories.make_api_key(owner, tenant)
+    _client(api_client, old_token).get("/api/v1/whoami/", REMOTE_ADDR="198.51.100.1")
+    _rollup()
+    new, new_token = services.key_rotate(
+        actor=Principal.of_membership(tenant.memberships.get(user=owner)), key=old, grace="1h"
+    )
+    api = _client(api_client, new_token)
+    api.get("/api/v1/whoami/", REMOTE_ADDR="198.51.100.2")  # the predecessor's network
+    api.get("/api/v1/whoami/", REMOTE_ADDR="192.0.2.1")
+    _rollup()
+    events = AuditEvent.objects.filter(action="key.new_network")
+    assert [(e.target_id, e.metadata["network"]) for e in events] == [(str(new.pk), "192.0.2.0/24")]
 
 
 def test_a_new_network_without_the_alert_is_recorded_but_mails_nobody(
     tenant, owner, api_client, django_capture_on_commit_callbacks
 ):
     _, token = factories.make_api_key(owner, tenant)
-    _client(api_client, token).get("/api/v1/whoami/", REMOTE_ADDR="198.51.100.1")
+    api = _client(api_client, token)
+    api.get("/api/v1/whoami/", REMOTE_ADDR="198.51.100.1")
+    api.get("/api/v1/whoami/", REMOTE_ADDR="192.0.2.1")
     with django_capture_on_commit_callbacks(execute=True):
         _rollup()
     assert AuditEvent.objects.filter(action="key.new_network").count() == 1
