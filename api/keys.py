@@ -9,7 +9,13 @@ key's digest.
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
@@ -165,6 +171,26 @@ class LeakFindingOutputSerializer(serializers.Serializer):
         choices=["revoked", "notified", "revoked_and_notified", "none"],
         help_text="What the tenant's leak policy did (none: not a key, or no longer usable).",
     )
+
+
+class GithubLeakFeedbackOutputSerializer(serializers.Serializer):
+    """GitHub's secret scanning feedback, for a report signed with GitHub's headers."""
+
+    token_hash = serializers.CharField(help_text="SHA-256 of the token, hex (what Keyward stores).")
+    token_type = serializers.CharField(help_text="The type the token was reported as.")
+    label = serializers.ChoiceField(choices=["true_positive", "false_positive"])
+
+
+def _leak_signature_headers() -> list:
+    return [
+        OpenApiParameter(name, str, OpenApiParameter.HEADER, required=False, description=text)
+        for name, text in (
+            (leaks.KEY_ID_HEADER, "Keyward format: the signer's key id."),
+            (leaks.SIGNATURE_HEADER, "Keyward format: base64 DER ECDSA P-256 signature."),
+            (leaks.GITHUB_KEY_ID_HEADER, "GitHub format: key_identifier of GitHub's signer."),
+            (leaks.GITHUB_SIGNATURE_HEADER, "GitHub format: base64 DER ECDSA P-256 signature."),
+        )
+    ]
 
 
 class WhoamiApi(KeywardApiView):
@@ -349,12 +375,25 @@ def _parse_report(body: bytes) -> list[dict]:
         raise InvalidReport(error.messages[0], code=error.code or "invalid") from None
 
 
+def _github_format(request) -> bool:
+    """A report in GitHub's format: it carries either of GitHub's signature headers."""
+    return (
+        leaks.GITHUB_KEY_ID_HEADER in request.headers
+        or leaks.GITHUB_SIGNATURE_HEADER in request.headers
+    )
+
+
 class LeakReportApi(KeywardApiView):
     """Receive a secret scanner's report of exposed tokens; apply each tenant's leak policy.
 
     No Bearer key: the raw body is signed with ECDSA P-256 / SHA-256, the base64 DER signature in
     `Keyward-Signature`, the signer's key id in `Keyward-Key-Id`. The answer has one finding per
     reported token, in order, with the token's hint only.
+
+    GitHub's secret scanning partner format: the same body and signature in
+    `Github-Public-Key-Signature`, GitHub's key id in `Github-Public-Key-Identifier` (keys from
+    KEYWARD_LEAK_REPORT_GITHUB_KEYS); the answer is then GitHub's feedback array
+    (schema `GithubLeakFeedbackOutput`): `token_hash`, `token_type`, `label`.
     """
 
     # SECURITY: authenticated by the report's signature instead of a key; refused reports are
@@ -369,31 +408,54 @@ class LeakReportApi(KeywardApiView):
         tags=["leaks"],
         auth=[],
         request=LeakReportItemInputSerializer(many=True),
-        responses=responses(200, LeakFindingOutputSerializer(many=True), 400, 413),
+        parameters=_leak_signature_headers(),
+        responses=responses(
+            200,
+            OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="LeakReportAnswer",
+                    serializers=[LeakFindingOutputSerializer, GithubLeakFeedbackOutputSerializer],
+                    resource_type_field_name=None,
+                    many=True,
+                ),
+                description="Keyward findings; GitHub's feedback for a report in its format.",
+            ),
+            400,
+            413,
+        ),
     )
     def post(self, request):
         body = _signed_body(request)
-        signer = self._verify(request, body)
+        github = _github_format(request)
+        signer = self._verify(request, body, github)
         report = _parse_report(body)
         findings = leaks.key_leak_report(report=report, signer=signer, context=context_of(request))
+        if github:
+            return Response(leaks.github_feedback(report, findings))
         return Response(
             LeakFindingOutputSerializer([f.as_dict() for f in findings], many=True).data
         )
 
     @classmethod
-    def _verify(cls, request, body: bytes) -> str:
+    def _verify(cls, request, body: bytes, github: bool) -> str:
         """Return the report's signer; refuse (401, audited) a report it did not sign."""
         try:
+            if github:
+                return leaks.verify_github_report(
+                    body,
+                    request.headers.get(leaks.GITHUB_KEY_ID_HEADER),
+                    request.headers.get(leaks.GITHUB_SIGNATURE_HEADER),
+                )
             return leaks.verify_report(
                 body,
                 request.headers.get(leaks.KEY_ID_HEADER),
                 request.headers.get(leaks.SIGNATURE_HEADER),
             )
         except leaks.ReportRefused as refused:
-            cls._refuse(request, refused, len(body))
+            cls._refuse(request, refused, len(body), github)
 
     @staticmethod
-    def _refuse(request, refused: "leaks.ReportRefused", size: int):
+    def _refuse(request, refused: "leaks.ReportRefused", size: int, github: bool = False):
         ip = context_of(request).ip
         wait = ratelimit.hit("leak-report", ip or "unknown", keys_conf.settings.FAILED_AUTH_RATE)
         if wait is not None:  # over the limit: refused without an event (no audit flooding)
@@ -403,7 +465,12 @@ class LeakReportApi(KeywardApiView):
             actor=Actor.anonymous(),
             outcome=Outcome.DENIED,
             context=context_of(request),
-            metadata={"reason": refused.reason, "key_id": refused.key_id, "bytes": size},
+            metadata={
+                "reason": refused.reason,
+                "key_id": refused.key_id,
+                "bytes": size,
+                "format": "github" if github else "keyward",
+            },
         )
         decide(request, reason=refused.reason, record=False, recorded=True)
         raise InvalidSignature()

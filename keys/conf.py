@@ -17,6 +17,10 @@ DEFAULTS: dict[str, Any] = {
     "FAILED_AUTH_RATE": "60/min",
     "USAGE_ROLLUP_DELAY": 60,  # seconds an API request event waits before it is rolled up
     "LEAK_REPORT_PUBLIC_KEYS": MappingProxyType({}),  # key id -> PEM of an ECDSA P-256 key
+    # GitHub's secret scanning signer keys: a file or https URL of a document shaped like
+    # https://api.github.com/meta/public_keys/secret_scanning ("" accepts no GitHub report).
+    "LEAK_REPORT_GITHUB_KEYS": "",
+    "CREDENTIALS_REVOKE_RATE": "60/hour",  # public revoke-by-value requests per address
 }
 
 settings = AppSettings(DEFAULTS)

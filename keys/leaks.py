@@ -5,14 +5,27 @@ A report is a JSON array of ``{"token", "type", "url", "source"}`` objects, sign
 P-256 / SHA-256 over the raw body; the base64 DER signature comes in ``Keyward-Signature`` and the
 signer's key id in ``Keyward-Key-Id``. Public keys are configured, by key id, in
 ``KEYWARD_LEAK_REPORT_PUBLIC_KEYS``. No token is ever logged, recorded or echoed: only its hint.
+
+GitHub's secret scanning partner program sends the same body signed the same way, with the key
+id in ``Github-Public-Key-Identifier`` and the signature in ``Github-Public-Key-Signature``. Its
+signer keys come from a document shaped like GitHub's ``meta/public_keys/secret_scanning``
+(``{"public_keys": [{"key_identifier", "key", "is_current"}]}``), read from the file or https URL
+in ``KEYWARD_LEAK_REPORT_GITHUB_KEYS`` by a task and kept in the shared cache; it is read again
+after an hour, or when a report names a key id it does not hold (at most once a minute). Such a
+report is answered in GitHub's feedback format: ``token_hash`` (the SHA-256 digest Keyward
+stores), ``token_type`` and ``label``.
 """
 
 import base64
 import binascii
 import functools
 import json
+import logging
+import time
+import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
@@ -21,20 +34,31 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.tasks import task
 from rest_framework import exceptions
 
 import audit
 from accounts.models import LeakPolicy
 from audit.actions import Outcome
 from audit.services import Actor
+from common import ratelimit
 from common.request import RequestContext
 from keys import conf, notifications, tokens
 from keys.models import ApiKey
 from keys.services import key_revoke
 from keys.services.issue import _now
 
+logger = logging.getLogger("keyward.leaks")
+
 SIGNATURE_HEADER = "Keyward-Signature"
 KEY_ID_HEADER = "Keyward-Key-Id"
+GITHUB_SIGNATURE_HEADER = "Github-Public-Key-Signature"
+GITHUB_KEY_ID_HEADER = "Github-Public-Key-Identifier"
+GITHUB_KEYS_CACHE = "kw:leaks:github-keys"
+GITHUB_KEYS_MAX_AGE = 3600  # seconds before the signer keys are read again
+GITHUB_KEYS_REFRESH_INTERVAL = 60  # at most one read a minute asked for by an unknown key id
+GITHUB_KEYS_TIMEOUT = 10  # seconds to fetch the document
+MAX_KEYS_DOCUMENT = 256 * 1024
 MAX_BODY_BYTES = 1024 * 1024
 MAX_TOKENS = 1000
 MAX_FIELD = 500
@@ -101,6 +125,7 @@ class Refusal:
     UNSIGNED = "unsigned"
     UNKNOWN_KEY_ID = "unknown_key_id"
     BAD_SIGNATURE = "bad_signature"
+    SIGNER_KEYS_UNAVAILABLE = "signer_keys_unavailable"  # GitHub's document never read yet
 
 
 class ReportRefused(Exception):
@@ -129,12 +154,123 @@ def verify_report(body: bytes, key_id: str | None, signature: str | None) -> str
     pem = conf.settings.LEAK_REPORT_PUBLIC_KEYS.get(key_id)
     if not isinstance(pem, str):
         raise ReportRefused(Refusal.UNKNOWN_KEY_ID, key_id[:64])
+    _verify_signature(body, pem, signature, key_id)
+    return key_id
+
+
+def _verify_signature(body: bytes, pem: str, signature: str, key_id: str) -> None:
     try:
         raw = base64.b64decode(signature, validate=True)
         load_public_key(pem).verify(raw, body, ec.ECDSA(hashes.SHA256()))
     except (binascii.Error, ValueError, InvalidSignature):
-        raise ReportRefused(Refusal.BAD_SIGNATURE, key_id) from None
-    return key_id
+        raise ReportRefused(Refusal.BAD_SIGNATURE, key_id[:64]) from None
+
+
+def verify_github_report(body: bytes, key_id: str | None, signature: str | None) -> str:
+    """Return the signer (``github <key id>``) if ``signature`` signs ``body`` under a key of
+    GitHub's secret scanning document; raise ReportRefused otherwise."""
+    if not key_id or not signature:
+        raise ReportRefused(Refusal.UNSIGNED, (key_id or "")[:64])
+    keys = github_signer_keys(wanted=key_id)
+    if keys is None:
+        raise ReportRefused(Refusal.SIGNER_KEYS_UNAVAILABLE, key_id[:64])
+    pem = keys.get(key_id)
+    if pem is None:
+        raise ReportRefused(Refusal.UNKNOWN_KEY_ID, key_id[:64])
+    _verify_signature(body, pem, signature, key_id)
+    return f"github {key_id[:64]}"
+
+
+def parse_signer_keys(document: bytes) -> dict[str, str]:
+    """Return ``{key_identifier: PEM}`` of the ECDSA P-256 keys in a document shaped like
+    GitHub's ``meta/public_keys/secret_scanning``; raise ValueError if it is not one. A key that
+    is not P-256 is left out (and logged)."""
+    try:
+        data = json.loads(document)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ValueError("the signer keys document is not JSON") from None
+    entries = data.get("public_keys") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError('the signer keys document has no "public_keys" list')
+    keys = {}
+    for entry in entries:
+        key_id = entry.get("key_identifier") if isinstance(entry, dict) else None
+        pem = entry.get("key") if isinstance(entry, dict) else None
+        if not isinstance(key_id, str) or not key_id or not isinstance(pem, str):
+            continue
+        try:
+            load_public_key(pem)
+        except ValueError:
+            logger.warning("leak reports: signer key %s is not an ECDSA P-256 key", key_id[:64])
+            continue
+        keys[key_id] = pem
+    return keys
+
+
+def _read_signer_keys_document(source: str) -> bytes:
+    if source.startswith("https://"):
+        request = urllib.request.Request(  # noqa: S310 - https only, the operator's own setting
+            source, headers={"Accept": "application/json", "User-Agent": "Keyward"}
+        )
+        with urllib.request.urlopen(request, timeout=GITHUB_KEYS_TIMEOUT) as response:  # noqa: S310
+            document = response.read(MAX_KEYS_DOCUMENT + 1)
+    elif "://" in source:
+        raise ValueError("KEYWARD_LEAK_REPORT_GITHUB_KEYS must be a file or an https:// URL")
+    else:
+        with Path(source).open("rb") as file:
+            document = file.read(MAX_KEYS_DOCUMENT + 1)
+    if len(document) > MAX_KEYS_DOCUMENT:
+        raise ValueError(f"the signer keys document is over {MAX_KEYS_DOCUMENT} bytes")
+    return document
+
+
+@task
+def leak_signer_keys_refresh() -> int:
+    """Read GitHub's signer keys from KEYWARD_LEAK_REPORT_GITHUB_KEYS into the shared cache;
+    return how many. A document that cannot be read or parsed leaves the cached keys as they
+    were (and raises, so the task's result says why)."""
+    source = conf.settings.LEAK_REPORT_GITHUB_KEYS
+    if not source:
+        return 0
+    try:
+        keys = parse_signer_keys(_read_signer_keys_document(source))
+    except (OSError, ValueError):
+        logger.exception("leak reports: could not read GitHub's signer keys")
+        raise
+    cache.set(GITHUB_KEYS_CACHE, {"keys": keys, "read_at": time.time()}, timeout=None)
+    return len(keys)
+
+
+def github_signer_keys(*, wanted: str | None = None, now: float | None = None) -> dict | None:
+    """Return GitHub's signer keys ``{key id: PEM}`` from the cache, or None if they were never
+    read. Enqueue a new read (at most once a minute) when they are older than an hour, missing,
+    or lack ``wanted``: with a worker, reports use them once it has run."""
+    now = time.time() if now is None else now
+    cached = cache.get(GITHUB_KEYS_CACHE)
+    stale = (
+        cached is None
+        or now - cached["read_at"] > GITHUB_KEYS_MAX_AGE
+        or (wanted is not None and wanted not in cached["keys"])
+    )
+    if stale and conf.settings.LEAK_REPORT_GITHUB_KEYS:
+        # SECURITY: reports naming made-up key ids cost at most one read a minute.
+        if ratelimit.add(f"{GITHUB_KEYS_CACHE}:refresh", GITHUB_KEYS_REFRESH_INTERVAL):
+            leak_signer_keys_refresh.enqueue()
+            cached = cache.get(GITHUB_KEYS_CACHE)  # read already by the immediate backend
+    return cached["keys"] if cached is not None else None
+
+
+def github_feedback(report: list[dict], findings: list["Finding"]) -> list[dict]:
+    """Return GitHub's feedback for a report: per token, its SHA-256 digest (hex, as Keyward
+    stores it), the type it was reported as, and whether it is a key Keyward issued."""
+    return [
+        {
+            "token_hash": tokens.digest(item["token"]).hex(),
+            "token_type": item.get("type", ""),
+            "label": "true_positive" if finding.is_true_positive else "false_positive",
+        }
+        for item, finding in zip(report, findings, strict=True)
+    ]
 
 
 def parse_report(body: bytes) -> list[dict]:
