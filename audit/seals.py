@@ -51,6 +51,13 @@ deleted or inserted. The seal's ``format`` says which canonical form and which r
 4. Python, in commit order (what SQLite writes now): format 3's range and order, format 1's form
    over the ``_FIELDS_TX`` values.
 
+On PostgreSQL each event's format-3 digest is computed once, at INSERT, by a trigger (migration
+``audit/0008``) into a column the model does not know, ``digest``. Sealing strings the stored
+digests together (computing them for events older than the trigger), which is about four times as
+fast as hashing every row again. Verification does recompute every digest from its row and
+compares it with the stored one and, through the stored ones, with the seal, in one pass: a row
+changed after its INSERT fails whether or not its stored digest was changed with it.
+
 The seal hash is the hex SHA-256 of a head followed by the SHA-256 of the entries. The head is
 ``"{previous_hash}|{last_event_id}|{event_count}|"`` for format 1, the same plus ``"{format}|"``
 for format 2, and ``"{previous_hash}|{start_txid}:{first_event_id - 1}|{last_txid}:{last_event_id}|
@@ -133,6 +140,9 @@ _PG_ENTRIES_TX = (
     f"SELECT string_agg(int8send(id) || {_pg_row_digest(_FIELDS_TX)}, ''::bytea ORDER BY txid, id) "  # noqa: S608
     f'FROM {_TABLE} WHERE ("txid", "id") > (%s, %s) AND ("txid", "id") <= (%s, %s)'
 )
+# An event's format-3 digest as the INSERT trigger stored it (audit/0008), or computed now for
+# the events inserted before that trigger existed.
+_PG_STORED_DIGEST = f'coalesce("digest", {_pg_row_digest(_FIELDS_TX)})'
 # The horizon of the statement's snapshot (see the module docstring).
 _PG_HORIZON = """(SELECT CASE WHEN own <= h THEN own + 1 ELSE h END FROM (SELECT
     least(
@@ -147,9 +157,19 @@ _PG_HORIZON = """(SELECT CASE WHEN own <= h THEN own + 1 ELSE h END FROM (SELECT
 # The format-3 entries of the final events after (%s, %s), and the last one's txid: one statement,
 # so one snapshot decides both what is final and what is read.
 _PG_FINAL = (
-    f"SELECT string_agg(int8send(id) || {_pg_row_digest(_FIELDS_TX)}, ''::bytea "  # noqa: S608
+    f"SELECT string_agg(int8send(id) || {_PG_STORED_DIGEST}, ''::bytea "  # noqa: S608
     f'ORDER BY txid, id), max("txid") FROM {_TABLE} '
     f'WHERE ("txid", "id") > (%s, %s) AND "txid" < {_PG_HORIZON}'
+)
+# Whether a format-3 seal (its id is the last parameter) still matches its events, in one pass:
+# the entries made of the stored digests equal the seal's, and every stored digest equals the
+# one recomputed from its row now.
+_PG_MATCHES_TX = (
+    f"SELECT coalesce(string_agg(int8send(id) || {_PG_STORED_DIGEST}, ''::bytea "  # noqa: S608
+    f"ORDER BY txid, id), ''::bytea) = (SELECT entries FROM {AuditSeal._meta.db_table} "
+    f'WHERE id = %s) AND coalesce(bool_and("digest" IS NULL OR "digest" = '
+    f"{_pg_row_digest(_FIELDS_TX)}), true) "
+    f'FROM {_TABLE} WHERE ("txid", "id") > (%s, %s) AND ("txid", "id") <= (%s, %s)'
 )
 
 
@@ -583,15 +603,12 @@ def _pg_matches(seal: AuditSeal) -> bool:
     """Recompute a format-2 or 3 seal's entries and compare them with the stored ones, in the
     server."""
     if seal.format == SealFormat.POSTGRESQL_JSON:
-        query, params = _PG_ENTRIES, [seal.first_event_id - 1, seal.last_event_id]
+        query = f"SELECT ({_PG_ENTRIES}) = entries FROM {AuditSeal._meta.db_table} WHERE id = %s"  # noqa: S608
+        params = [seal.first_event_id - 1, seal.last_event_id, seal.pk]
     else:
-        query, params = _PG_ENTRIES_TX, _range_params(seal)
+        query, params = _PG_MATCHES_TX, [seal.pk, *_range_params(seal)]
     with _binary_cursor() as cursor:
-        cursor.execute(
-            f"SELECT ({query}) = entries FROM {AuditSeal._meta.db_table} WHERE id = %s",  # noqa: S608
-            [*params, seal.pk],
-            prepare=False,
-        )
+        cursor.execute(query, params, prepare=False)
         return cursor.fetchone()[0] is True
 
 
