@@ -30,6 +30,8 @@ OPEN_PREFIXES = (
     "/static/",
     "/api/",
     "/admin/",
+    "/oauth/",  # token exchange, introspection, revocation: no session, their own credentials
+    "/.well-known/",  # JWKS and OAuth metadata: public
 )
 
 
@@ -42,7 +44,9 @@ class SessionLifetimeMiddleware:
 
     def __call__(self, request):
         path = request.path_info
-        if path.startswith(("/static/", "/healthz", "/readyz", "/metrics", "/api/")):
+        if path.startswith(
+            ("/static/", "/healthz", "/readyz", "/metrics", "/api/", "/oauth/", "/.well-known/")
+        ):
             return self.get_response(request)
         user = request.user
         if user.is_authenticated:

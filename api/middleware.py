@@ -16,6 +16,8 @@ from audit import summaries
 from audit.services import AuditUnavailable, ConditionFailed
 from common import metrics
 from common.request import context_of, update_context
+from federation.authentication import KeywardJWTAuthentication
+from federation.tokens import looks_like_jwt
 from keys.authentication import INVALID_TOKEN_CHALLENGE, BearerKeyAuthentication, read_credential
 from keys.lookup import Reason, forget_token
 from keys.throttling import failures
@@ -44,6 +46,10 @@ def audit_unavailable() -> JsonResponse:
 
 def _sends_bearer(request) -> bool:
     return request.META.get("HTTP_AUTHORIZATION", "")[:7].lower() == "bearer "
+
+
+def _sends_jwt(request) -> bool:
+    return looks_like_jwt(request.META.get("HTTP_AUTHORIZATION", "")[7:].strip())
 
 
 class KeyAuditMiddleware:
@@ -115,8 +121,11 @@ class KeyAuditMiddleware:
     @staticmethod
     def _authenticate(request) -> None:
         """Find out which key a request answered before authentication was made with."""
+        authentication = (
+            KeywardJWTAuthentication() if _sends_jwt(request) else BearerKeyAuthentication()
+        )
         try:
-            BearerKeyAuthentication().authenticate(Request(request))
+            authentication.authenticate(Request(request))
         except exceptions.APIException:
             pass  # decided: the context says why
 
@@ -160,8 +169,8 @@ class KeyAuditMiddleware:
             return None
         context = read_credential(request)
         detail = context.credential.refusal
-        if detail is None or failures.blocked_for(context.ip) is not None:
-            return None
+        if detail is None or _sends_jwt(request) or failures.blocked_for(context.ip) is not None:
+            return None  # a JWT is no malformed key: KeywardJWTAuthentication decides
         # A malformed token is no guess at any key: refused without a lookup or a count.
         update_context(request, keyed=False)  # counted here, once
         count_refusal(request, context, 401, Reason.MALFORMED)

@@ -138,6 +138,8 @@ def record_api_request(request, response) -> None:
         metadata["scopes"] = list(decision.scopes)
     if decision.blocked_for is not None:
         metadata["ip_throttled_for"] = decision.blocked_for  # this failure engaged the throttle
+    # A Keyward JWT (federation): its jti and the key it was minted from.
+    metadata.update(getattr(key, "audit_metadata", None) or {})
     if denied:
         action, outcome = "api.denied", Outcome.DENIED
     else:

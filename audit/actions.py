@@ -51,6 +51,13 @@ ACTIONS: dict[str, str] = {
     "api.denied": "API request denied",
     "api.refused": "API requests without a usable key refused (one event per address and minute)",
     "api.throttled": "API requests of a key over its rate (one event per key and minute)",
+    # Signed tokens and keyless CI (federation)
+    "token.exchanged": "Key or CI ID token exchanged for a short-lived JWT",
+    "token.exchange_refused": "Token exchange refused",
+    "token.revoked": "JWT revoked before it expired",
+    "signing_key.rotated": "JWT signing key rotated",
+    "trust.added": "Workload identity trust added to a service ID",
+    "trust.removed": "Workload identity trust removed",
     # Audit log itself
     "audit.sealed": "Audit events sealed",
     "audit.pruned": "Old sealed audit events pruned",

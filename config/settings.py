@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "accounts",
     "audit",
     "keys",
+    "federation",
     "api",
     "metrics",
 ]
@@ -220,7 +221,10 @@ USE_TZ = True
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["keys.authentication.BearerKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "federation.authentication.KeywardJWTAuthentication",  # a Keyward JWT, with no query
+        "keys.authentication.BearerKeyAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["keys.permissions.HasScope"],
     "DEFAULT_THROTTLE_CLASSES": ["keys.throttling.KeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -278,6 +282,8 @@ _KEYWARD_ENVIRONMENT = {
     # common/conf.py
     "KEYWARD_TRUSTED_PROXIES": env.list,
     "KEYWARD_CACHE_FAILURE": env.str,
+    # federation/conf.py
+    "KEYWARD_JWT_ISSUER": env.str,
     # metrics/conf.py
     "KEYWARD_METRICS_ALLOWED_NETWORKS": env.list,
     "KEYWARD_METRICS_TOKEN": env.str,

@@ -10,6 +10,8 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
+    path("", include("federation.urls")),  # /oauth/… and /.well-known/… (RFC 8693, 8414)
     path("", include("keys.urls")),
+    path("", include("webhooks.urls")),
     path("", include("accounts.urls")),
 ]

@@ -26,6 +26,7 @@ BUILTIN_SCOPES = MappingProxyType(
         "service_ids:write": "Create, change and disable service IDs (not their keys)",
         "members:read": "Read the tenant's members and their roles",
         "audit:read": "Read the tenant's audit events",
+        "tokens:introspect": "Introspect the tenant's keys and JWTs (RFC 7662; service keys)",
     }
 )
 

@@ -152,7 +152,8 @@ class KeyRateThrottle(BaseThrottle):
 
     def allow_request(self, request, view) -> bool:
         key = request.auth
-        if not isinstance(key, ApiKey):
+        # A JWT minted from a key (federation) counts against that key's rate.
+        if not isinstance(key, ApiKey) and not getattr(key, "throttled_as_key", False):
             return True
         limit, period = rate_of(key)
         now = self.timer()

@@ -36,7 +36,10 @@ def test_schema_is_valid_openapi_with_bearer_scheme_and_each_operations_scope(cl
         path = endpoint.path.replace("{key}", "{id}").replace("{service_id}", "{id}")
         operation = schema["paths"][path][endpoint.method.lower()]
         expected = [endpoint.scope] if endpoint.scope else []
-        assert operation["security"] == [{"bearerKey": expected}], endpoint.name
+        # A key, or a Keyward JWT (federation) with the same scopes.
+        assert operation["security"] == [{"bearerJWT": expected}, {"bearerKey": expected}], (
+            endpoint.name
+        )
         assert operation["x-required-scopes"] == expected
         assert "Required scope" in operation["description"]
         if endpoint.scope:

@@ -31,6 +31,7 @@ def test_registry_holds_the_builtin_scopes():
         "service_ids:write",
         "members:read",
         "audit:read",
+        "tokens:introspect",
     }
     assert all(all_scopes().values())
     assert describe("keys:read") == "Read key metadata (own keys; admins: the tenant's)"

@@ -148,6 +148,58 @@ def _key_id(token: str) -> int:
     return ApiKey.objects.get(digest=digest(token)).pk
 
 
+def _exchange(api: Client, key: str) -> str:
+    from urllib.parse import urlencode
+
+    form = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": key,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+    }
+    response = api.post(
+        "/oauth/token", urlencode(form), content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 200, response.content
+    return response.json()["access_token"]
+
+
+def _exchange_revoke(api: Client, token: str) -> int:
+    from urllib.parse import urlencode
+
+    return api.post(
+        "/oauth/revoke",
+        urlencode({"token": token}),
+        content_type="application/x-www-form-urlencoded",
+    ).status_code
+
+
+def _signing_private_keys() -> dict[str, str]:
+    """Every signing key's private half, as PEM body, JWK ``d`` and hex (read by unsealing)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from accounts import crypto
+    from federation.models import SigningKey
+
+    found = {}
+    for key in SigningKey.objects.all():
+        der = crypto.unseal(
+            key.sealed_private_key, context=f"federation.signing_key:{key.kid}".encode()
+        )
+        private = serialization.load_der_private_key(der, password=None)
+        scalar = private.private_numbers().private_value.to_bytes(32, "big")
+        pem = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        found[f"signing key {key.kid} (PEM)"] = "".join(pem.splitlines()[1:-1])
+        found[f"signing key {key.kid} (DER)"] = base64.b64encode(der).decode()
+        found[f"signing key {key.kid} (d)"] = base64.urlsafe_b64encode(scalar).rstrip(b"=").decode()
+        found[f"signing key {key.kid} (hex)"] = scalar.hex()
+    assert len(found) == 8  # two rotations: two keys
+    return found
+
+
 def test_no_plaintext_secret_is_at_rest_or_in_a_log(
     pg_dump, every_log_line, tenant, owner, settings
 ):
@@ -190,6 +242,17 @@ def test_no_plaintext_secret_is_at_rest_or_in_a_log(
     assert portal.post(f"/t/{slug}/keys/{revoked}/revoke/", {"reason": "test"}).status_code == 302
     response = api.get("/api/v1/whoami/", HTTP_AUTHORIZATION=f"Bearer {secrets['portal key']}")
     assert response.status_code == 401
+
+    # Signed tokens (federation): the signing key rotated, a key exchanged for a JWT that is
+    # used and revoked; neither the JWT nor any form of a signing private key is at rest.
+    call_command("jwt_rotate_key", stdout=io.StringIO())
+    exchanged = _exchange(api, secrets["rotated cli key"])
+    secrets["jwt"] = exchanged
+    response = api.get("/api/v1/whoami/", HTTP_AUTHORIZATION=f"Bearer {exchanged}")
+    assert response.status_code == 200, response.content
+    call_command("jwt_rotate_key", stdout=io.StringIO())
+    assert _exchange_revoke(api, exchanged) == 200
+    secrets.update(_signing_private_keys())
 
     # Backup codes: generated, then typed back with and without the dash.
     response = portal.post("/account/security/backup-codes/")
@@ -244,6 +307,7 @@ def test_no_plaintext_secret_is_at_rest_or_in_a_log(
     # The places hold what they should: the SQL of the flows, the keys' table, the sessions.
     assert 'INSERT INTO "keys_apikey"' in places["logs"]
     assert "COPY public.keys_apikey" in places["pg_dump"]
+    assert "COPY public.federation_signingkey" in places["pg_dump"]
     assert "sessionid" in places["cookies"]
     leaks = [
         f"{name} in {where}"
