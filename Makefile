@@ -35,9 +35,10 @@ $(PY):
 	exit 1
 
 # Re-install only when pyproject.toml changes; the stamp records the last successful install.
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml clients/python/pyproject.toml | $(PY)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e 'clients/python[drf]'
 	@touch $@
 
 # Never overwritten: the target has no prerequisites that could make it stale, and noclobber
