@@ -253,18 +253,38 @@ class KeyCreateRefusedApi(KeywardApiView):
         raise KeysCannotCreateKeys()
 
 
+class KeyListFilterInputSerializer(serializers.Serializer):
+    """The keys list's query parameters (each optional; all given must hold)."""
+
+    state = serializers.ChoiceField(
+        choices=KEY_STATUSES, required=False, help_text="Keys in this state (as `status`)."
+    )
+    last_used_before = serializers.DateTimeField(
+        required=False,
+        help_text="Keys last used before this moment (ISO 8601); never-used keys are left out.",
+    )
+    expires_before = serializers.DateTimeField(
+        required=False,
+        help_text="Keys that expire (or expired) before this moment (ISO 8601).",
+    )
+
+
 class KeyListApi(KeyCreateRefusedApi):
-    """List the keys this principal may see: its own; admins and owners: the tenant's."""
+    """List the keys this principal may see: its own; admins and owners: the tenant's.
+    Filter with `state`, `last_used_before` and `expires_before`; bad values are a 400."""
 
     required_scopes = {"GET": ["keys:read"], "POST": []}
 
     @extend_schema(
         operation_id="keys_list",
         tags=["keys"],
-        responses=responses(200, KeyOutputSerializer(many=True)),
+        parameters=[KeyListFilterInputSerializer],
+        responses=responses(200, KeyOutputSerializer(many=True), 400),
     )
     def get(self, request):
-        keys = selectors.key_list(request.auth.principal)
+        filters = KeyListFilterInputSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        keys = selectors.key_list_filtered(request.auth.principal, **filters.validated_data)
         return Response(KeyOutputSerializer(keys, many=True).data)
 
 

@@ -114,7 +114,7 @@ class ApiKeyAdmin(AuditedModelAdmin):
     ]
     exclude = ["digest"]
     readonly_fields = fields
-    actions = ["revoke_selected"]
+    actions = ["revoke_selected", "export_selected"]
     change_list_template = "admin/keys/apikey/change_list.html"
     date_hierarchy = "created_at"
     show_full_result_count = False
@@ -160,6 +160,17 @@ class ApiKeyAdmin(AuditedModelAdmin):
             )
             revoked += 1
         messages.success(request, REVOKED_COUNT % {"count": revoked, "skipped": skipped})
+
+    @admin.action(description="Export selected keys as CSV (streamed)")
+    def export_selected(self, request, queryset):
+        """Stream the selected keys' inventory (constant memory); audited as the operator."""
+        from keys.services.inventory import key_inventory_export
+        from keys.views.inventory import csv_response
+
+        lines = key_inventory_export(
+            actor=Actor.operator(request.user), queryset=queryset, context=context_of(request)
+        )
+        return csv_response(lines, f"keys-{timezone.now():%Y-%m-%d}.csv")
 
     def get_urls(self):
         lookup = path(

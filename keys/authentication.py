@@ -28,11 +28,13 @@ from keys.lookup import (
     remember_key,
     remember_refusal,
 )
+from keys.services.change import key_complete_rotation
 from keys.services.issue import _now
 from keys.throttling import failures
 
 INVALID_TOKEN = "Invalid or expired token."
 MALFORMED_HEADER = "Malformed Authorization header: send exactly one key, as `Bearer <key>`."
+PENDING_APPROVAL = "This key is waiting for a second person's approval: it works once approved."
 AUTH_THROTTLED = "Too many failed authentication attempts from your address."
 REALM = 'Bearer realm="api"'
 INVALID_TOKEN_CHALLENGE = 'Bearer realm="api", error="invalid_token"'
@@ -131,6 +133,9 @@ class BearerKeyAuthentication(BaseAuthentication):
         reason = refusal_reason(key, role, ip, _now())
         if reason is not None:
             self._fail(request, ip, remember_refusal(digest, reason, key), blocked, key)
+        if key.completes_rotation_on_use:
+            # The successor's first authenticated request retires its predecessor, once.
+            key_complete_rotation(key=key, context=context_of(request))
         if audited and not remembered and key.state_fingerprint:
             remember_key(digest, key, role)
         key.principal = Principal(
@@ -158,6 +163,10 @@ class BearerKeyAuthentication(BaseAuthentication):
         malformed = reason == Reason.MALFORMED
         now_blocked = None if malformed else failures.count(ip)
         decide(request, reason=reason, key=key, record=not malformed, blocked_for=now_blocked)
+        if reason == Reason.PENDING_APPROVAL:
+            # The holder of a pending key was shown it: saying why it does not work yet is no
+            # oracle for anyone else.
+            raise exceptions.AuthenticationFailed(PENDING_APPROVAL, code="pending_approval")
         raise exceptions.AuthenticationFailed(detail or INVALID_TOKEN, code="invalid_token")
 
     def _refuse_exposed(self, request, context, blocked, param: str, value: str) -> NoReturn:

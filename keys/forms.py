@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.models import LeakPolicy, Tenant
+from accounts.models import KeyApproval, LeakPolicy, Tenant
 from common.ratelimit import parse_rate
 from keys import scopes as scope_registry
 from keys.networks import parse_cidrs
@@ -206,6 +206,7 @@ GRACE_LABELS = {
     "1h": "After 1 hour",
     "24h": "After 24 hours",
     "7d": "After 7 days",
+    "first_use": "Until the new key is first used (at most 7 days)",
 }
 
 
@@ -264,9 +265,42 @@ class TenantPolicyForm(ServiceErrorsMixin, forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
+    key_approval = forms.ChoiceField(
+        label="Keys that wait for approval",
+        required=False,
+        choices=KeyApproval.choices,
+        widget=forms.RadioSelect,
+        help_text="A key waiting for approval is shown once, but works only after an owner or "
+        "admin other than the person who asked approves it.",
+    )
+    approval_default_scopes = forms.MultipleChoiceField(
+        label="Scopes a key may hold without approval",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="With “Keys with scopes outside the default set”: keys holding only these "
+        "scopes need no approval.",
+    )
+    approval_expire_days = forms.IntegerField(
+        label="Deny keys still waiting after (days)",
+        required=False,
+        min_value=1,
+        max_value=MAX_POLICY_DAYS,
+        help_text="The maintenance job denies, and revokes, keys nobody decided on by then.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["approval_default_scopes"].choices = [
+            (name, _scope_label(name, description))
+            for name, description in scope_registry.all_scopes().items()
+        ]
+
     @classmethod
     def initial_for(cls, tenant: Tenant) -> dict:
         return {
+            "key_approval": tenant.key_approval,
+            "approval_default_scopes": list(tenant.approval_default_scopes or []),
+            "approval_expire_days": tenant.approval_expire_days,
             "max_key_lifetime_days": tenant.max_key_lifetime_days,
             "default_key_lifetime_days": tenant.default_key_lifetime_days,
             "allow_non_expiring_keys": tenant.allow_non_expiring_keys,
@@ -293,4 +327,202 @@ class TenantPolicyForm(ServiceErrorsMixin, forms.Form):
         longest, default = data.get("max_key_lifetime_days"), data.get("default_key_lifetime_days")
         if longest is not None and default is not None and default > longest:
             self.add_error("default_key_lifetime_days", DEFAULT_ABOVE_MAX)
+        if not data.get("key_approval"):
+            # A form posted without the approval section leaves the approval policy as it is.
+            for field in ("key_approval", "approval_default_scopes", "approval_expire_days"):
+                data.pop(field, None)
+        elif data.get("approval_expire_days") is None:
+            data.pop("approval_expire_days", None)
         return data
+
+
+# --- Edit a key (keys/views/edit.py) ------------------------------------------------------------
+
+NO_EXPIRY_NOT_ALLOWED = "This tenant requires every key to expire: choose a date."
+
+
+class KeyEditForm(ServiceErrorsMixin, forms.Form):
+    """Name, description, networks, alert, scopes, expiry date and rate of an existing key;
+    ``values()`` are the arguments of ``key_update`` (its service decides what is allowed)."""
+
+    service_fields = {"expires_at": "expires_on"}
+
+    name = forms.CharField(
+        label="Name", max_length=100, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+    description = forms.CharField(
+        label="Description",
+        max_length=500,
+        required=False,
+        help_text="Optional. What uses this key and who to ask about it.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    scopes = OfferedMultipleChoiceField(
+        label="Scopes",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Removing a scope takes effect at once. Adding one needs a fresh verification "
+        "with your second factor, and stays within the owner's role.",
+        error_messages={"required": scope_registry.NO_SCOPES},
+    )
+    expires_on = forms.DateField(
+        label="Expires at the end of (UTC)",
+        required=False,
+        help_text="An earlier date takes effect at once; a later one needs a fresh verification "
+        "and stays within the tenant's longest lifetime.",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    allowed_ips = forms.CharField(
+        label="Allowed IP addresses",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off"}),
+        help_text="One address or CIDR range per line. Empty: any address the tenant allows. "
+        "Allowing more addresses needs a fresh verification.",
+    )
+    alert_on_new_network = forms.BooleanField(
+        label="E-mail an alert when this key is used from a new network", required=False
+    )
+    rate = forms.CharField(
+        label="Request rate of this key",
+        max_length=20,
+        required=False,
+        help_text="e.g. 100/min. Empty: the tenant's rate; never higher than it.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args, key, owner_role: str, **kwargs):
+        self.key = key
+        kwargs.setdefault(
+            "initial",
+            {
+                "name": key.name,
+                "description": key.description,
+                "scopes": list(key.scopes),
+                "expires_on": key.expires_at.astimezone(UTC).date() if key.expires_at else None,
+                "allowed_ips": "\n".join(key.allowed_ips or []),
+                "alert_on_new_network": key.alert_on_new_network,
+                "rate": key.rate,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        ceiling = scope_registry.ceiling_for(owner_role)
+        registry = scope_registry.all_scopes()
+        offered = [name for name in registry if name in ceiling or name in key.scopes]
+        offered += [name for name in key.scopes if name not in offered]
+        self.fields["scopes"].choices = [
+            (name, _scope_label(name, registry.get(name, "no longer registered")))
+            for name in offered
+        ]
+        self.fields["scopes"].accepted = None  # the service refuses what the ceiling does not
+        if key.tenant.allow_non_expiring_keys:
+            self.fields["expires_on"].help_text += " Empty: no expiry."
+
+    def clean_allowed_ips(self) -> list[str]:
+        return parse_cidrs(_lines(self.cleaned_data["allowed_ips"]))
+
+    def clean(self):
+        data = super().clean()
+        if "expires_on" in data:
+            day = data["expires_on"]
+            current = self.key.expires_at
+            if day is None:
+                if current is not None and not self.key.tenant.allow_non_expiring_keys:
+                    self.add_error("expires_on", NO_EXPIRY_NOT_ALLOWED)
+                data["expires_at"] = None
+            elif current is not None and current.astimezone(UTC).date() == day:
+                data["expires_at"] = current  # the same day: unchanged, to the second
+            else:
+                data["expires_at"] = _end_of_day_utc(day)
+        return data
+
+    def values(self) -> dict:
+        """Return the cleaned input as ``key_update``'s ``values``."""
+        fields = ("name", "description", "scopes", "allowed_ips", "alert_on_new_network", "rate")
+        out = {field: self.cleaned_data[field] for field in fields}
+        out["expires_at"] = self.cleaned_data["expires_at"]
+        return out
+
+
+class KeyDecisionForm(ServiceErrorsMixin, forms.Form):
+    """An approver's decision on a pending key: approve or deny, always with a reason."""
+
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("deny", "Deny")])
+    reason = forms.CharField(
+        label="Reason",
+        max_length=200,
+        help_text="Recorded in the audit log and e-mailed to the person who asked.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        error_messages={
+            "required": "Give a reason: it is recorded and sent to the person who asked."
+        },
+    )
+
+
+# --- The keys list (keys/views/list.py) --------------------------------------------------------
+
+SORT_LABELS = {
+    "newest": "Newest first",
+    "oldest": "Oldest first",
+    "name": "Name",
+    "expires": "Expires soonest",
+    "last_used": "Last used",
+}
+
+
+class KeyListForm(forms.Form):
+    """The keys list's query string: search, filters, sort, tab and page. Bad values are form
+    errors (400), never a 500."""
+
+    q = forms.CharField(label="Search", max_length=100, required=False)
+    status = forms.ChoiceField(label="Status", required=False)
+    owner = forms.ChoiceField(label="Owner", required=False)
+    scope = forms.ChoiceField(label="Scope", required=False)
+    expiring = forms.TypedChoiceField(
+        label="Expiring within",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "Any time")] + [(str(d), f"{d} days") for d in (7, 30, 90)],
+    )
+    sort = forms.ChoiceField(label="Sort", required=False, choices=list(SORT_LABELS.items()))
+    tab = forms.ChoiceField(
+        required=False, choices=[("active", "Active"), ("inactive", "Inactive")]
+    )
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+
+    def __init__(self, *args, owners: list[tuple[str, str]], **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        from keys.models import KeyStatus
+
+        self.fields["status"].choices = [("", "Any status"), *KeyStatus.choices]
+        self.fields["owner"].choices = [("", "Anyone"), *owners]
+        self.fields["scope"].choices = [("", "Any scope")] + [
+            (name, name) for name in scope_registry.all_scopes()
+        ]
+
+    def query(self):
+        """Return the cleaned input as a ``selectors.KeyQuery``."""
+        from keys.selectors import KeyQuery
+
+        data = self.cleaned_data
+        return KeyQuery(
+            tab=data.get("tab") or "active",
+            q=(data.get("q") or "").strip(),
+            status=data.get("status") or "",
+            owner=data.get("owner") or "",
+            scope=data.get("scope") or "",
+            expiring_days=data.get("expiring"),
+            sort=data.get("sort") or "newest",
+            page=data.get("page") or 1,
+        )
+
+
+class KeyBulkRevokeForm(forms.Form):
+    """The keys chosen on the list, and (on the confirmation page) a reason."""
+
+    keys = forms.TypedMultipleChoiceField(coerce=int, choices=[], required=True)
+    reason = forms.CharField(label="Reason", max_length=200, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["keys"].valid_value = lambda value: str(value).isdigit()

@@ -19,7 +19,7 @@ from accounts.models import Membership, ServiceID, Tenant, User
 from common import ratelimit
 from common.db import prepared_cursor
 from keys import tokens
-from keys.models import ApiKey
+from keys.models import ApiKey, Approval
 from keys.networks import ip_allowed
 
 LAST_USED_INTERVAL = 60  # seconds between two writes of last_used_at for one key
@@ -34,6 +34,8 @@ class Reason:
     REVOKED = "revoked"
     EXPIRED = "expired"
     ROTATED = "rotated_grace_ended"
+    SUCCESSOR_USED = "rotated_successor_used"  # its successor's first request retired it
+    PENDING_APPROVAL = "pending_approval"
     TENANT_INACTIVE = "tenant_inactive"
     OWNER_INACTIVE = "owner_inactive"
     OWNER_NOT_MEMBER = "owner_not_member"
@@ -109,6 +111,8 @@ _STATE = (
     ("k", "user_id"),
     ("k", "service_id_id"),
     ("k", "tenant_id"),
+    ("k", "rate"),
+    ("k", "approval"),
     ("t", "is_active"),
     ("t", "allowed_ips"),
     ("t", "key_rate"),
@@ -220,7 +224,11 @@ def refusal_reason(key: ApiKey, role: str | None, ip: str | None, now: datetime)
     """Return why ``key`` (as found by ``key_by_digest``, with its owner's ``role``) may not be
     used from ``ip`` at ``now``, or None if it may."""
     if key.revoked_at is not None:
+        if key.revoked_reason == Reason.SUCCESSOR_USED:
+            return Reason.SUCCESSOR_USED
         return Reason.REVOKED
+    if key.approval == Approval.PENDING:
+        return Reason.PENDING_APPROVAL
     if key.is_expired(now):  # a rotated key's grace period ends at its expires_at
         return Reason.ROTATED if key.rotated_at else Reason.EXPIRED
     if not key.tenant.is_active:
@@ -242,7 +250,9 @@ def refusal_reason(key: ApiKey, role: str | None, ip: str | None, now: datetime)
 # Refusals that hold for good: a digest no key has (a guess, or a key deleted), a key revoked or
 # past its expiry. Remembered per process for a minute, so a client retrying a dead key, or a
 # guesser repeating a guess, costs no lookup.
-_FINAL = frozenset({Reason.UNKNOWN, Reason.REVOKED, Reason.EXPIRED, Reason.ROTATED})
+_FINAL = frozenset(
+    {Reason.UNKNOWN, Reason.REVOKED, Reason.EXPIRED, Reason.ROTATED, Reason.SUCCESSOR_USED}
+)
 REFUSAL_MEMORY = 60  # seconds
 _refused: dict[bytes, tuple[float, str, ApiKey | None]] = {}  # digest -> (until, reason, key)
 

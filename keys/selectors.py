@@ -3,8 +3,8 @@
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F, Q, Value
 from django.http import Http404
 from django.utils import timezone
 
@@ -12,7 +12,7 @@ from accounts import roles
 from accounts.models import Membership, ServiceID
 from accounts.principals import Principal
 from audit.models import AuditEvent
-from keys.models import ApiKey, KeyClientIP, KeyScopeUse, KeyUsageDay
+from keys.models import (
 from keys.scopes import describe
 
 NO_SUCH_KEY = "No such key."
@@ -264,3 +264,182 @@ def key_review(principal: Principal, now: datetime | None = None) -> KeyReview:
         .select_related("created_by")
     )
     return KeyReview(over_scoped, no_expiry, orphaned, created_by_former_members, since)
+
+
+# --- Approvals ------------------------------------------------------------------------------
+
+APPROVALS_DENIED = "Only the tenant's owners and admins see the keys waiting for approval."
+
+
+def key_list_pending(principal: Principal):
+    """Return the tenant's keys waiting for approval, oldest first (owners and admins only;
+    PermissionDenied otherwise)."""
+    if not roles.may(principal.role, roles.Action.KEYS_MANAGE_ALL):
+        raise PermissionDenied(APPROVALS_DENIED)
+    return (
+        ApiKey.objects.for_tenant(principal.tenant)
+        .filter(approval=Approval.PENDING, revoked_at=None)
+        .select_related("user", "service_id", "created_by")
+        .order_by("created_at", "id")
+    )
+
+
+def key_get_pending(principal: Principal, pk) -> ApiKey:
+    """Return one key waiting for approval, or raise Http404 (also another tenant's)."""
+    try:
+        return key_list_pending(principal).get(pk=pk)
+    except (ApiKey.DoesNotExist, ValueError, TypeError):
+        raise Http404(NO_SUCH_KEY) from None
+
+
+# --- The keys list: search, filters, sort, tabs, pages ----------------------------------------
+
+KEYS_PER_PAGE = 25
+TABS = ("active", "inactive")
+SORTS = {
+    "newest": (F("created_at").desc(), F("id").desc()),
+    "oldest": (F("created_at").asc(), F("id").asc()),
+    "name": (F("name").asc(), F("id").asc()),
+    "expires": (F("expires_at").asc(nulls_last=True), F("id").asc()),
+    "last_used": (F("last_used_at").desc(nulls_last=True), F("id").desc()),
+}
+EXPIRING_CHOICES = (7, 30, 90)
+BAD_STATE = "Unknown state: use one of %(states)s."
+
+
+def key_state_filter(state: str, now: datetime) -> Q:
+    """Return the filter of keys whose ``status(now)`` is ``state`` (a KeyStatus value), as the
+    database can apply it; ValidationError for an unknown state."""
+    live = Q(revoked_at=None) & ~Q(approval=Approval.PENDING)
+    unexpired = Q(expires_at=None) | Q(expires_at__gt=now)
+    # "expiring": inside the last EXPIRING_SOON, or the last quarter of a shorter life
+    # (ApiKey.status): 4 * (expires - now) <= expires - created.
+    # 4 (e - n) <= e - c  <=>  3e <= 4n - c  <=>  e <= n + (n - c) / 3
+    soon = Q(expires_at__gt=now, expires_at__lte=now + EXPIRING_SOON) & Q(
+        expires_at__lte=Value(now) + (Value(now) - F("created_at")) / 3
+    )
+    filters = {
+        KeyStatus.REVOKED: ~Q(revoked_at=None),
+        KeyStatus.PENDING: Q(revoked_at=None, approval=Approval.PENDING),
+        KeyStatus.EXPIRED: live & Q(expires_at__lte=now),
+        KeyStatus.ROTATED: live & unexpired & ~Q(rotated_at=None),
+        KeyStatus.EXPIRING: live & Q(rotated_at=None) & soon,
+        KeyStatus.ACTIVE: live & unexpired & Q(rotated_at=None) & ~soon,
+    }
+    try:
+        return filters[KeyStatus(state)]
+    except ValueError:
+        raise ValidationError(BAD_STATE % {"states": ", ".join(KeyStatus.values)}) from None
+
+
+@dataclass(frozen=True)
+class KeyQuery:
+    """What the keys list asks for; every field already validated (``KeyListForm``)."""
+
+    tab: str = "active"
+    q: str = ""
+    status: str = ""
+    owner: str = ""  # "me", "user:<id>" or "service:<id>"
+    scope: str = ""
+    expiring_days: int | None = None
+    sort: str = "newest"
+    page: int = 1
+
+
+@dataclass
+class KeyPage:
+    keys: list
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+
+def key_search(principal: Principal, query: KeyQuery, *, now: datetime | None = None):
+    """Return the keys ``principal`` may see that match ``query``, in its order."""
+    now = now or timezone.now()
+    keys = key_list(principal)
+    if query.tab == "inactive":
+        keys = keys.filter(~Q(revoked_at=None) | Q(expires_at__lte=now))
+    else:
+        keys = keys.filter(revoked_at=None).filter(Q(expires_at=None) | Q(expires_at__gt=now))
+    if query.q:
+        keys = keys.filter(Q(name__icontains=query.q) | Q(hint__icontains=query.q))
+    if query.status:
+        keys = keys.filter(key_state_filter(query.status, now))
+    if query.owner == "me":
+        keys = keys.filter(user=principal.user) if principal.user else keys.none()
+    elif query.owner.startswith("user:"):
+        keys = keys.filter(user_id=int(query.owner[5:]))
+    elif query.owner.startswith("service:"):
+        keys = keys.filter(service_id_id=int(query.owner[8:]))
+    if query.scope:
+        keys = keys.filter(scopes__contains=[query.scope])
+    if query.expiring_days:
+        keys = keys.filter(
+            revoked_at=None,
+            expires_at__gt=now,
+            expires_at__lte=now + timedelta(days=query.expiring_days),
+        )
+    return keys.order_by(*SORTS.get(query.sort, SORTS["newest"]))
+
+
+def key_page(principal: Principal, query: KeyQuery, *, now: datetime | None = None) -> KeyPage:
+    """Return one page of ``key_search``: one query, no count (the first page costs the same
+    however many keys the tenant has)."""
+    start = (query.page - 1) * KEYS_PER_PAGE
+    rows = list(key_search(principal, query, now=now)[start : start + KEYS_PER_PAGE + 1])
+    return KeyPage(rows[:KEYS_PER_PAGE], query.page, len(rows) > KEYS_PER_PAGE)
+
+
+def key_owner_choices(principal: Principal) -> list[tuple[str, str]]:
+    """Return the owners the keys list can filter by: people with keys, then service IDs."""
+    choices = [("me", "My keys")]
+    if not roles.may(principal.role, roles.Action.KEYS_MANAGE_ALL):
+        return choices
+    tenant = principal.tenant
+    members = (
+        Membership.objects.for_tenant(tenant)
+        .select_related("user")
+        .order_by("user__email")
+        .values_list("user_id", "user__email")
+    )
+    choices += [(f"user:{pk}", email) for pk, email in members]
+    services = ServiceID.objects.for_tenant(tenant).order_by("name").values_list("id", "name")
+    choices += [(f"service:{pk}", f"{name} (service ID)") for pk, name in services]
+    return choices
+
+
+def key_pending_count(principal: Principal) -> int:
+    """Return how many keys wait for approval (0 for those who may not decide)."""
+    if not roles.may(principal.role, roles.Action.KEYS_MANAGE_ALL):
+        return 0
+    return key_list_pending(principal).count()
+
+
+def key_list_by_ids(principal: Principal, ids) -> list[ApiKey]:
+    """Return the keys among ``ids`` that ``principal`` may see (others' ids are dropped)."""
+    return list(key_list(principal).filter(pk__in=list(ids)[:500]).select_related("tenant"))
+
+
+def key_list_filtered(
+    principal: Principal,
+    *,
+    state: str | None = None,
+    last_used_before: datetime | None = None,
+    expires_before: datetime | None = None,
+    now: datetime | None = None,
+):
+    """Return ``key_list`` narrowed to a state (a KeyStatus value), keys last used before a
+    moment (never-used keys left out) and keys expiring before a moment."""
+    now = now or timezone.now()
+    keys = key_list(principal)
+    if state:
+        keys = keys.filter(key_state_filter(state, now))
+    if last_used_before is not None:
+        keys = keys.filter(last_used_at__lt=last_used_before)
+    if expires_before is not None:
+        keys = keys.filter(expires_at__lt=expires_before)
+    return keys

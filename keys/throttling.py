@@ -22,16 +22,35 @@ LEASE_SHARE = 100  # a process reserves 1/100 of a key's limit at a time…
 MAX_LEASE = 100  # …and never more than this many requests
 
 
-def rate_of(key: ApiKey) -> tuple[int, int]:
-    """Return (requests, seconds) for ``key``: its tenant's ``key_rate``, else the default."""
-    rate = key.tenant.key_rate or conf.settings.KEY_RATE
+def tenant_rate(tenant) -> tuple[int, int]:
+    """Return (requests, seconds) of ``tenant``'s ``key_rate``, else the installation default."""
+    rate = tenant.key_rate or conf.settings.KEY_RATE
     try:
         return ratelimit.parse_rate(rate)
     except ValueError:
-        logger.error(
-            "tenant %s has a malformed key_rate %r: using the default", key.tenant_id, rate
-        )
+        logger.error("tenant %s has a malformed key_rate %r: using the default", tenant.pk, rate)
         return ratelimit.parse_rate(conf.settings.KEY_RATE)
+
+
+def rate_at_most(rate: tuple[int, int], ceiling: tuple[int, int]) -> bool:
+    """Return whether ``rate`` allows no more requests per second than ``ceiling``."""
+    return rate[0] * ceiling[1] <= ceiling[0] * rate[1]
+
+
+def rate_of(key: ApiKey) -> tuple[int, int]:
+    """Return (requests, seconds) for ``key``: its own ``rate`` if set and no higher than its
+    tenant's, else its tenant's ``key_rate``, else the default."""
+    ceiling = tenant_rate(key.tenant)
+    if key.rate:
+        try:
+            own = ratelimit.parse_rate(key.rate)
+        except ValueError:
+            logger.error("key %s has a malformed rate %r: using the tenant's", key.pk, key.rate)
+            return ceiling
+        # SECURITY: a tenant lowering its rate lowers every key's, whatever the key says.
+        if rate_at_most(own, ceiling):
+            return own
+    return ceiling
 
 
 def lease_size(limit: int) -> int:

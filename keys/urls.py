@@ -1,18 +1,29 @@
 from django.urls import path
 
 from keys import views
+from keys.views import approvals, edit, inventory
+from keys.views import list as key_list
 
 app_name = "keys"
 
 urlpatterns = [
-    path("t/<slug:slug>/keys/", views.key_list_view, name="list"),
+    path("t/<slug:slug>/keys/", key_list.key_list_view, name="list"),
+    path("t/<slug:slug>/keys/revoke/", key_list.key_bulk_revoke_view, name="bulk_revoke"),
+    path("t/<slug:slug>/keys/export.csv", inventory.key_export_view, name="export"),
     path("t/<slug:slug>/keys/new/", views.key_issue_view, name="issue"),
     path("t/<slug:slug>/keys/review/", views.key_review_view, name="review"),
+    path("t/<slug:slug>/keys/approvals/", approvals.approval_queue_view, name="approvals"),
+    path(
+        "t/<slug:slug>/keys/approvals/<int:pk>/",
+        approvals.approval_decide_view,
+        name="approval_decide",
+    ),
     path("t/<slug:slug>/keys/<int:pk>/", views.key_detail_view, name="detail"),
     path("t/<slug:slug>/keys/<int:pk>/revoke/", views.key_revoke_view, name="revoke"),
     path("t/<slug:slug>/keys/<int:pk>/rotate/", views.key_rotate_view, name="rotate"),
     path("t/<slug:slug>/keys/<int:pk>/narrow/", views.key_narrow_view, name="narrow"),
     path("t/<slug:slug>/keys/<int:pk>/alerts/", views.key_network_alert_view, name="alerts"),
+    path("t/<slug:slug>/keys/<int:pk>/edit/", edit.key_edit_view, name="edit"),
     path(
         "t/<slug:slug>/service-ids/<int:sid>/keys/new/",
         views.service_key_issue_view,

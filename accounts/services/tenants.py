@@ -47,6 +47,9 @@ POLICY_FIELDS = (
     "leak_policy",
     "allowed_ips",
     "key_rate",
+    "key_approval",
+    "approval_default_scopes",
+    "approval_expire_days",
 )
 
 

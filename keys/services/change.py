@@ -10,6 +10,7 @@ import audit
 from accounts.principals import Principal
 from audit.services import Actor
 from common.request import RequestContext
+from keys.lookup import forget_key
 from keys.models import ApiKey
 from keys.selectors import UNUSED_SCOPE_DAYS, key_used_scopes
 from keys.services.issue import (
@@ -32,12 +33,19 @@ NOTHING_USED = (
     "with none. Revoke it instead."
 )
 NOTHING_TO_NARROW = "This key used every scope it holds in the last %(days)d days."
+# "first_use": the old key works until the new key's first authenticated request, at most
+# FIRST_USE_CAP (then it expires like any grace).
+FIRST_USE = "first_use"
+FIRST_USE_CAP = timedelta(days=7)
 GRACE_CHOICES = {
     "now": timedelta(0),
     "1h": timedelta(hours=1),
     "24h": timedelta(hours=24),
     "7d": timedelta(days=7),
+    FIRST_USE: FIRST_USE_CAP,
 }
+# revoked_reason of a predecessor retired by its successor's first use (also the refusal reason).
+SUCCESSOR_USED = "rotated_successor_used"
 
 
 def _lock(key: ApiKey) -> ApiKey:
@@ -121,7 +129,8 @@ def key_rotate(
     now: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """Issue a successor with the same name, scopes and networks; the old key keeps working
-    for ``grace`` (now, 1h, 24h, 7d). Records ``key.rotated``."""
+    for ``grace`` (now, 1h, 24h, 7d, or first_use: until the successor's first authenticated
+    request, at most 7 days). Records ``key.rotated``."""
     now = now or _now()
     if grace not in GRACE_CHOICES:
         raise ValidationError({"grace": [f"Choose one of {', '.join(GRACE_CHOICES)}."]})
@@ -154,6 +163,9 @@ def key_rotate(
         created_by=_acting_user(actor),
         rotated_from=old,
         alert_on_new_network=old.alert_on_new_network,
+        description=old.description,
+        rate=old.rate,
+        completes_rotation_on_use=grace == FIRST_USE,
     )
     audit.record(
         "key.rotated",
@@ -165,6 +177,7 @@ def key_rotate(
             "previous_key": old.pk,
             "previous_hint": old.hint,
             "grace": grace,
+            **({"until_first_use": True} if grace == FIRST_USE else {}),
             "previous_works_until": old.revoked_at.isoformat()
             if old.revoked_at
             else old.expires_at.isoformat(),
@@ -242,3 +255,45 @@ def key_set_network_alert(
     )
     key.alert_on_new_network = enabled
     return locked
+
+
+def key_complete_rotation(
+    *, key: ApiKey, context: RequestContext | None = None, now: datetime | None = None
+) -> ApiKey | None:
+    """On the first authenticated request of ``key`` (rotated with grace ``first_use``), revoke
+    its predecessor (reason ``rotated_successor_used``) and record ``key.rotation_completed``;
+    return the predecessor, or None when another request completed it first or the
+    predecessor no longer works. Called by the authentication class; the flag is claimed with
+    one conditional UPDATE, so concurrent first requests retire the predecessor once."""
+    now = now or _now()
+    key.completes_rotation_on_use = False
+    with transaction.atomic():
+        claimed = ApiKey.objects.filter(pk=key.pk, completes_rotation_on_use=True).update(
+            completes_rotation_on_use=False
+        )
+        if not claimed or key.rotated_from_id is None:
+            return None
+        old = (
+            ApiKey.objects.select_for_update(of=("self",))
+            .select_related("tenant")
+            .filter(pk=key.rotated_from_id)
+            .first()
+        )
+        if old is None or old.revoked_at is not None or old.is_expired(now):
+            return None
+        old.revoked_at = now
+        old.revoked_reason = SUCCESSOR_USED
+        old.save(update_fields=["revoked_at", "revoked_reason"])
+        audit.record(
+            "key.rotation_completed",
+            actor=key,
+            tenant=old.tenant,
+            target=old,
+            context=context,
+            metadata={"reason": SUCCESSOR_USED, "successor": key.pk, "successor_hint": key.hint},
+        )
+        digest = bytes(old.digest)
+    # SECURITY: this process forgets the retired key at once; another process that kept it
+    # serves it nothing, since its request event is written only while the key is unchanged.
+    forget_key(digest)
+    return old

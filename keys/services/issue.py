@@ -163,6 +163,7 @@ def _create(
     created_by,
     rotated_from=None,
     alert_on_new_network=False,
+    **fields,
 ):
     kind = tokens.Kind.SERVICE if isinstance(owner, ServiceID) else tokens.Kind.PERSONAL
     plaintext = tokens.generate(kind)
@@ -179,6 +180,7 @@ def _create(
         created_by=created_by,
         rotated_from=rotated_from,
         alert_on_new_network=alert_on_new_network,
+        **fields,
     )
     key.save()
     return key, plaintext
@@ -201,7 +203,8 @@ def key_issue(
     """Issue a key for ``owner`` within the tenant policy; return it and its plaintext, once.
 
     Raises PermissionDenied (actor may not) or ValidationError (policy, keyed by field).
-    Records ``key.issued`` in the same transaction.
+    Records ``key.issued`` in the same transaction; a key the tenant's approval policy covers
+    is left pending (``key.approval_requested``) and works only once approved.
     """
     now = now or _now()
     _authorize_issue(actor, tenant, owner)
@@ -239,4 +242,8 @@ def key_issue(
             **({"alert_on_new_network": True} if alert_on_new_network else {}),
         },
     )
+    from keys.services.approvals import approval_needed, approval_requested
+
+    if approval_needed(tenant, service=isinstance(owner, ServiceID), scopes=clean_scopes):
+        approval_requested(key, context=context, actor=_audit_actor(actor))
     return key, plaintext

@@ -1,5 +1,6 @@
 """Lifecycle work for cron (``keys_maintain``): roll up usage (``usage.py``), record expiries,
-warn before expiry, revoke keys nobody uses. Idempotent, and safe to run on several hosts at once.
+warn before expiry, revoke keys nobody uses, deny keys pending approval too long. Idempotent,
+and safe to run on several hosts at once.
 
 Every job claims its rows with ``SELECT … FOR UPDATE SKIP LOCKED`` (the rollup: its one state
 row), so concurrent runs never act on a key twice; each key's mark, its audit event and its
@@ -17,6 +18,7 @@ import audit
 from accounts.models import Tenant
 from keys import notifications
 from keys.models import ApiKey
+from keys.services.approvals import keys_deny_stale_approvals
 from keys.services.change import key_revoke
 from keys.services.issue import _now
 from keys.services.usage import _system, keys_usage_rollup
@@ -33,12 +35,14 @@ class MaintenanceReport:
     expired: int = 0
     warned: int = 0
     revoked: int = 0
+    denied: int = 0
 
     def lines(self) -> list[str]:
         return [
             f"{self.expired} keys expired.",
             f"{self.warned} expiry warnings sent.",
             f"{self.revoked} unused keys revoked.",
+            f"{self.denied} keys denied after waiting too long for approval.",
             f"{self.counted} API requests rolled up.",
         ]
 
@@ -51,6 +55,7 @@ def keys_maintain(*, now: datetime | None = None) -> MaintenanceReport:
     report.expired = keys_expire(now=now)
     report.warned = keys_warn_expiring(now=now)
     report.revoked = keys_revoke_unused(now=now)
+    report.denied = keys_deny_stale_approvals(now=now)
     return report
 
 

@@ -232,7 +232,7 @@ def test_an_admin_also_sees_every_key_of_the_tenant_with_its_owner(client, admin
     response = client.get(_url("keys:list"))
 
     html = response.content.decode()
-    assert "All keys of the tenant" in html
+    assert "API keys of Acme" in html  # one list of every key, each with its owner
     assert "member key" in html and member.user.email in html
     assert "deploy" in html and "deploy-bot" in html
 
@@ -248,8 +248,9 @@ def test_list_shows_each_status_with_its_badge(client, member):
     services.key_rotate(actor=Actor.cli("test"), key=rotated, grace="1h", now=now)
     factories.verify_session(client, member.user)
     html = client.get(_url("keys:list")).content.decode()
+    inactive = client.get(_url("keys:list") + "?tab=inactive").content.decode()
 
-    assert 'badge badge-revoked">revoked<' in html
+    assert 'badge badge-revoked">revoked<' in inactive  # the Inactive tab
     assert 'badge badge-expiring">expires soon<' in html
     assert 'badge badge-expiring">rotated, in grace<' in html
     assert 'badge badge-active">active<' in html
