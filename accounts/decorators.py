@@ -2,17 +2,23 @@
 
 import functools
 import time
+from urllib.parse import urlsplit
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 from accounts import conf, roles
 from accounts.principals import Principal
-from accounts.selectors import membership_get
+from accounts.selectors import membership_get, passkey_list
 
 SUDO_SESSION_KEY = "keyward_sudo_at"
+# When the last verification was with a passkey: what sudo needs under a tenant's policy
+# "require a phishing-resistant factor".
+SUDO_PASSKEY_SESSION_KEY = "keyward_sudo_passkey_at"
+PASSKEY_REQUIRED = "%(tenant)s requires a passkey: add one to your account to continue."
 
 
 def tenant_view(action: str | None = None):
@@ -26,6 +32,8 @@ def tenant_view(action: str | None = None):
             request.principal = Principal.of_membership(request.membership)
             if action is not None and not roles.may(request.membership.role, action):
                 raise PermissionDenied("Your role in this tenant does not allow this.")
+            if request.tenant.require_phishing_resistant_mfa and not has_passkey(request.user):
+                return passkey_enrolment_detour(request)
             return view(request, *args, **kwargs)
 
         return wrapper
@@ -33,13 +41,32 @@ def tenant_view(action: str | None = None):
     return decorator
 
 
+def has_passkey(user) -> bool:
+    return passkey_list(user).exists()
+
+
+def passkey_required(request) -> bool:
+    """Return whether the tenant of this request (set by ``tenant_view``) accepts only a
+    passkey for sensitive actions."""
+    tenant = getattr(request, "tenant", None)
+    return tenant is not None and tenant.require_phishing_resistant_mfa
+
+
 def sudo_fresh(request) -> bool:
-    verified_at = request.session.get(SUDO_SESSION_KEY)
+    """Return whether a second factor was verified within KEYWARD_SUDO_SECONDS: a passkey,
+    under a tenant that requires one."""
+    key = SUDO_PASSKEY_SESSION_KEY if passkey_required(request) else SUDO_SESSION_KEY
+    verified_at = request.session.get(key)
     return verified_at is not None and time.time() - verified_at < conf.settings.SUDO_SECONDS
 
 
-def mark_sudo(request) -> None:
-    request.session[SUDO_SESSION_KEY] = time.time()
+def mark_sudo(request, *, passkey: bool = False) -> None:
+    now = time.time()
+    request.session[SUDO_SESSION_KEY] = now
+    if passkey:
+        request.session[SUDO_PASSKEY_SESSION_KEY] = now
+    else:
+        request.session.pop(SUDO_PASSKEY_SESSION_KEY, None)
 
 
 def sudo_required(view):
@@ -54,13 +81,32 @@ def sudo_required(view):
     return wrapper
 
 
+def _same_site_referer(request) -> str:
+    """Return the path (and query) of the Referer when it is a page of this site, else ""."""
+    referer = request.headers.get("Referer", "")
+    if not url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return ""
+    parts = urlsplit(referer)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
 def sudo_detour(request):
     """Send the user to verify a second factor, then back: for views that need sudo only for
     some requests (creating, not listing; enabling, not disabling)."""
     # A POST cannot be replayed after the detour: send the user back to the page they were on.
-    back = (
-        request.get_full_path() if request.method == "GET" else request.headers.get("Referer", "")
-    )
+    back = request.get_full_path() if request.method == "GET" else _same_site_referer(request)
     if not back.startswith("/") and not back.startswith(conf.settings.BASE_URL):
         back = reverse("accounts:home")
-    return redirect(f"{reverse('accounts:sudo')}?{urlencode({'next': back})}")
+    query = {"next": back}
+    if passkey_required(request):
+        query["passkey"] = "1"
+    return redirect(f"{reverse('accounts:sudo')}?{urlencode(query)}")
+
+
+def passkey_enrolment_detour(request):
+    """Send a member of a tenant that requires a passkey, who holds none, to add one first."""
+    messages.warning(request, PASSKEY_REQUIRED % {"tenant": request.tenant.name})
+    back = request.get_full_path() if request.method == "GET" else reverse("accounts:home")
+    return redirect(f"{reverse('accounts:passkey_add')}?{urlencode({'next': back})}")

@@ -173,3 +173,23 @@ class ServiceIDForm(forms.ModelForm):
     def __init__(self, *args, actor_role: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["role"].choices = role_choices(actor_role)
+
+
+class PasskeyNameForm(forms.Form):
+    name = forms.CharField(
+        label="Name this passkey",
+        max_length=mfa.PASSKEY_NAME_MAX_LENGTH,
+        help_text="So you can tell your passkeys apart, e.g. “YubiKey 5C” or “MacBook Touch ID”.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True}),
+    )
+
+
+class SignInPolicyForm(forms.Form):
+    require_passkey = forms.BooleanField(
+        label="Require a passkey of every member",
+        required=False,
+        help_text=(
+            "Members without a passkey are asked to add one before they can open this tenant; "
+            "a code from an authenticator app alone no longer confirms sensitive actions here."
+        ),
+    )

@@ -1,16 +1,20 @@
-"""Second factors: TOTP enrolment and verification (under django-otp's row lock), backup codes.
-The back-off of passwords and codes, and the lock, are in ``accounts/lockout.py``."""
+"""Second factors: TOTP enrolment and verification (under django-otp's row lock), passkeys
+(enrolled and verified through django-otp-webauthn's ceremonies), backup codes. The back-off of
+passwords and codes, and the lock, are in ``accounts/lockout.py``."""
 
 import math
 import secrets
 
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django_otp import devices_for_user, verify_token
+from django_otp_webauthn.models import WebAuthnCredential
 
 import audit
-from accounts import selectors
+from accounts import conf, selectors
 from accounts.models import (
     BACKUP_CODE_ALPHABET,
     BACKUP_CODE_LENGTH,
@@ -24,8 +28,9 @@ from common.request import RequestContext
 BACKUP_CODE_COUNT = 10
 CODE_MAX_LENGTH = 32  # longer input is no code: never looked up
 LAST_AUTHENTICATOR = (
-    "Add another authenticator before removing this one: a second factor is mandatory."
+    "Add another authenticator or a passkey before removing this one: a second factor is mandatory."
 )
+PASSKEY_NAME_MAX_LENGTH = 64  # django-otp's Device.name
 
 
 def _new_backup_code() -> str:
@@ -69,6 +74,16 @@ def has_confirmed_totp(user: User) -> bool:
     return selectors.authenticator_list(user).exists()
 
 
+def has_passkey(user: User) -> bool:
+    return selectors.passkey_list(user).exists()
+
+
+def has_second_factor(user: User) -> bool:
+    """Return whether ``user`` holds a factor to sign in with: an authenticator app or a
+    passkey (backup codes only stand in for them)."""
+    return has_confirmed_totp(user) or has_passkey(user)
+
+
 @transaction.atomic
 def totp_confirm(
     *, user: User, device: AuthenticatorDevice, context: RequestContext | None = None
@@ -94,11 +109,12 @@ def code_devices(user: User, code: str, *, for_verify: bool = False) -> list:
     code = _clean_code(code)
     if not code or len(code) > CODE_MAX_LENGTH:
         return []
-    is_totp = code.isdigit() and len(code) == 6
+    kind = AuthenticatorDevice if code.isdigit() and len(code) == 6 else BackupCodeDevice
+    # Only those of that kind: a passkey takes no code (and never throttles one).
     return [
         device
         for device in devices_for_user(user, confirmed=True, for_verify=for_verify)
-        if isinstance(device, BackupCodeDevice) != is_totp
+        if isinstance(device, kind)
     ]
 
 
@@ -136,19 +152,28 @@ def device_retry_after(devices, now=None) -> int | None:
     return max(1, math.ceil(min(waits))) if waits else None
 
 
+def device_kind(device) -> str:
+    if isinstance(device, WebAuthnCredential):
+        return "passkey"
+    return "backup_code" if isinstance(device, BackupCodeDevice) else "totp"
+
+
 @transaction.atomic
 def second_factor_verified(
     *, user: User, device, sudo: bool = False, context: RequestContext | None = None
 ) -> None:
     """Audit a code ``device`` accepted: ``mfa.verified`` (``mfa.sudo_verified`` when it opens
     sensitive actions), then ``mfa.backup_code_used`` with the codes left for a backup code."""
-    kind = "backup_code" if isinstance(device, BackupCodeDevice) else "totp"
+    kind = device_kind(device)
+    metadata = {"device": kind}
+    if kind == "passkey":
+        metadata.update(name=device.name, device_id=device.pk)
     audit.record(
         "mfa.sudo_verified" if sudo else "mfa.verified",
         actor=user,
         target=user,
         context=context,
-        metadata={"device": kind},
+        metadata=metadata,
     )
     if kind == "backup_code":
         audit.record(
@@ -172,13 +197,20 @@ def second_factor_verified(
 # password gets to type one.
 
 
+def _factors_locked(user: User) -> int:
+    """Count the user's factors (authenticator apps and passkeys) under a row lock, so that two
+    removals at once cannot both see a second one."""
+    apps = AuthenticatorDevice.objects.select_for_update().filter(user=user, confirmed=True)
+    passkeys = WebAuthnCredential.objects.select_for_update().filter(user=user, confirmed=True)
+    return len(apps) + len(passkeys)
+
+
 @transaction.atomic
 def totp_remove(
     *, user: User, device: AuthenticatorDevice, context: RequestContext | None = None
 ) -> None:
-    """Remove an authenticator; the last one cannot go (the second factor is mandatory)."""
-    confirmed = AuthenticatorDevice.objects.select_for_update().filter(user=user, confirmed=True)
-    if len(confirmed) <= 1:
+    """Remove an authenticator; the last factor cannot go (the second factor is mandatory)."""
+    if _factors_locked(user) <= 1:
         raise ValidationError(LAST_AUTHENTICATOR)
     audit.record(
         "mfa.device_removed",
@@ -188,3 +220,72 @@ def totp_remove(
         metadata={"device": device.name, "device_id": device.pk},
     )
     device.delete()
+    factor_changed_notify(user=user, change="removed", what=f"the authenticator app {device.name}")
+
+
+@transaction.atomic
+def passkey_enrolled(
+    *, user: User, device: WebAuthnCredential, name: str, context: RequestContext | None = None
+) -> None:
+    """Name a passkey the library has just verified and saved, audit it (``mfa.passkey_added``)
+    and tell its owner by e-mail once committed. Call it in the registration's transaction."""
+    device.name = (name or "Passkey").strip()[:PASSKEY_NAME_MAX_LENGTH]
+    device.full_clean(exclude=["credential_id", "public_key", "credential_id_sha256"])
+    device.save(update_fields=["name"])
+    audit.record(
+        "mfa.passkey_added",
+        actor=user,
+        target=user,
+        context=context,
+        metadata={"name": device.name, "device_id": device.pk, "aaguid": device.aaguid},
+    )
+    factor_changed_notify(user=user, change="added", what=f"the passkey {device.name}")
+
+
+@transaction.atomic
+def passkey_remove(
+    *, user: User, device: WebAuthnCredential, context: RequestContext | None = None
+) -> None:
+    """Remove a passkey; the last factor cannot go."""
+    if _factors_locked(user) <= 1:
+        raise ValidationError(LAST_AUTHENTICATOR)
+    audit.record(
+        "mfa.passkey_removed",
+        actor=user,
+        target=user,
+        context=context,
+        metadata={"name": device.name, "device_id": device.pk},
+    )
+    device.delete()
+    factor_changed_notify(user=user, change="removed", what=f"the passkey {device.name}")
+
+
+FACTOR_MAIL_SUBJECT = {
+    "added": "A sign-in factor was added to your Keyward account",
+    "removed": "A sign-in factor was removed from your Keyward account",
+}
+FACTOR_MAIL_BODY = """\
+%(what_cap)s was %(change)s %(preposition)s the Keyward account %(email)s.
+
+If this was not you, someone has your password and a second factor: reset your password at
+%(reset_url)s and review your account security page at %(security_url)s.
+"""
+
+
+def factor_changed_notify(*, user: User, change: str, what: str) -> None:
+    """E-mail ``user``, once the transaction commits, that a factor was added or removed."""
+    from accounts import lockout  # lockout imports this module
+
+    base = conf.settings.BASE_URL.rstrip("/")
+    body = FACTOR_MAIL_BODY % {
+        "what_cap": what[:1].upper() + what[1:],
+        "change": change,
+        "preposition": "to" if change == "added" else "from",
+        "email": user.email,
+        "reset_url": base + reverse("accounts:password_reset"),
+        "security_url": base + reverse("accounts:security"),
+    }
+    message = EmailMessage(FACTOR_MAIL_SUBJECT[change], body, None, [user.email])
+    transaction.on_commit(
+        lambda: lockout.send_off_request(message.send, what="a sign-in factor notice")
+    )

@@ -2,6 +2,7 @@
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts import roles
 from accounts.models import (
@@ -105,3 +106,27 @@ def backup_codes_remaining(user: User) -> int:
     """Return how many of the user's backup codes are unused (0 if none were made)."""
     device = BackupCodeDevice.objects.filter(user=user).first()
     return device.remaining if device is not None else 0
+
+
+def passkey_list(user: User):
+    """Return the user's passkeys, oldest first."""
+    return WebAuthnCredential.objects.filter(user=user, confirmed=True).order_by("created_at", "pk")
+
+
+def passkey_get(user: User, pk: int) -> WebAuthnCredential:
+    """Return one of the user's passkeys, or raise Http404 (also for another person's)."""
+    device = passkey_list(user).filter(pk=pk).first()
+    if device is None:
+        raise Http404("No such passkey.")
+    return device
+
+
+def members_without_passkey(actor: Principal) -> int:
+    """Return how many active members of the actor's tenant hold no passkey."""
+    with_passkey = WebAuthnCredential.objects.filter(confirmed=True).values("user_id")
+    return (
+        Membership.objects.for_tenant(actor.tenant)
+        .filter(user__is_active=True)
+        .exclude(user_id__in=with_passkey)
+        .count()
+    )

@@ -37,13 +37,14 @@ def login_failed(sender, credentials, request=None, **kwargs) -> None:
     lockout.password_failed(email=email, user=user, context=_context(request))
 
 
-def code_refused(sender, user, request=None, device=None, **kwargs) -> None:
-    """Count a wrong second-factor code for the account's code back-off and against the account
+def code_refused(sender, user, request=None, device=None, factor=None, reason=None, **kwargs):
+    """Count a wrong second-factor code, or a passkey that did not verify (``factor`` and the
+    library's ``reason``), for the account's back-off and against the account
     (``mfa.verify_failed``); ``device`` is the authenticator being enrolled, when the code was
     for that."""
-    enrolment = device is not None and not device.confirmed
-    lockout.code_failed(
-        user=user,
-        context=_context(request),
-        metadata={"device": "totp (enrolment)"} if enrolment else None,
-    )
+    metadata = None
+    if factor is not None:
+        metadata = {"device": factor, "reason": reason}
+    elif device is not None and not device.confirmed:
+        metadata = {"device": "totp (enrolment)"}
+    lockout.code_failed(user=user, context=_context(request), metadata=metadata)

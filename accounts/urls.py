@@ -1,7 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
+from django.views.i18n import JavaScriptCatalog
 
-from accounts.views import audit, auth, security, service_ids, tenants
+from accounts.views import audit, auth, passkeys, security, service_ids, tenants
 
 app_name = "accounts"
 
@@ -12,6 +13,39 @@ urlpatterns = [
     path("account/mfa/enrol/", auth.mfa_enrol_view, name="mfa_enrol"),
     path("account/mfa/verify/", auth.mfa_verify_view, name="mfa_verify"),
     path("account/sudo/", auth.sudo_view, name="sudo"),
+    # The WebAuthn ceremonies, under /account/mfa/ (open before the second factor is verified).
+    path(
+        "account/mfa/passkeys/register/begin/",
+        passkeys.PasskeyRegisterBeginView.as_view(),
+        name="passkey_register_begin",
+    ),
+    path(
+        "account/mfa/passkeys/register/complete/",
+        passkeys.PasskeyRegisterCompleteView.as_view(),
+        name="passkey_register_complete",
+    ),
+    path(
+        "account/mfa/passkeys/verify/begin/",
+        passkeys.PasskeyVerifyBeginView.as_view(),
+        name="passkey_verify_begin",
+    ),
+    path(
+        "account/mfa/passkeys/verify/complete/",
+        passkeys.PasskeyVerifyCompleteView.as_view(),
+        name="passkey_verify_complete",
+    ),
+    path(
+        "account/mfa/passkeys/jsi18n/",
+        JavaScriptCatalog.as_view(packages=["django_otp_webauthn"]),
+        name="passkey_jsi18n",
+    ),
+    path("account/security/passkeys/add/", passkeys.passkey_add_view, name="passkey_add"),
+    path("account/security/passkeys/create/", passkeys.passkey_create_view, name="passkey_create"),
+    path(
+        "account/security/passkeys/<int:pk>/remove/",
+        passkeys.passkey_remove_view,
+        name="passkey_remove",
+    ),
     path("account/security/", security.security_view, name="security"),
     path(
         "account/security/backup-codes/",
@@ -51,6 +85,7 @@ urlpatterns = [
         tenants.invitation_revoke_view,
         name="invitation_revoke",
     ),
+    path("t/<slug:slug>/sign-in-policy/", tenants.sign_in_policy_view, name="sign_in_policy"),
     path("t/<slug:slug>/service-ids/", service_ids.service_id_list_view, name="service_ids"),
     path(
         "t/<slug:slug>/service-ids/<int:pk>/toggle/",

@@ -20,6 +20,9 @@ ACTIONS: dict[str, str] = {
     "mfa.device_removed": "Authenticator removed",
     "mfa.backup_codes_generated": "Backup codes generated",
     "mfa.backup_code_used": "Backup code used",
+    "mfa.passkey_added": "Passkey added",
+    "mfa.passkey_removed": "Passkey removed",
+    "auth.session_ended": "Session ended by its owner from the account security page",
     # Tenants, members, service IDs
     "tenant.created": "Tenant created",
     "tenant.policy_changed": "Tenant key policy changed",

@@ -3,6 +3,7 @@
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.utils.csp import CSP
@@ -27,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_otp",
+    "django_otp_webauthn",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -145,6 +147,17 @@ OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Keyward")
 OTP_TOTP_THROTTLE_FACTOR = 1
 
 # --- Sessions and cookies -------------------------------------------------------------------
+# Passkeys (django-otp-webauthn): a second factor after the password, never passwordless.
+# The relying party ID is KEYWARD_BASE_URL's host (or the request's own, accounts/passkeys.py);
+# origins are the request's own plus these (the library's system check wants at least one).
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+OTP_WEBAUTHN_HELPER_CLASS = "accounts.passkeys.KeywardWebAuthnHelper"
+OTP_WEBAUTHN_RP_ID_CALLABLE = "accounts.passkeys.rp_id"
+OTP_WEBAUTHN_RP_NAME_CALLABLE = "accounts.passkeys.rp_name"
+_base_url = urlsplit(env.str("KEYWARD_BASE_URL", default="http://localhost:8000"))
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env.list(
+    "KEYWARD_WEBAUTHN_ORIGINS", default=[f"{_base_url.scheme}://{_base_url.netloc}"]
+)
 # The database store, with only a digest of each session key at rest (common/sessions.py).
 SESSION_ENGINE = "common.sessions"
 SESSION_COOKIE_AGE = int(timedelta(hours=12).total_seconds())

@@ -22,6 +22,7 @@ from accounts import lockout, mfa
 from accounts.decorators import mark_sudo, sudo_required
 from accounts.forms import CodeForm, EnrolForm, LoginForm
 from accounts.models import AuthenticatorDevice, BackupCodeDevice, User
+from accounts.passkeys import webauthn_config
 from accounts.views.security import backup_codes_page
 from common.http import no_store
 from common.request import context_of
@@ -66,11 +67,12 @@ def _code_refused(request, user: User, form, device=None) -> None:
     form.add_error("code", INVALID_CODE)
 
 
-def _finish_verification(request, device) -> None:
-    """Mark the session verified with ``device``, rotate its key, start sudo mode."""
+def finish_verification(request, device) -> None:
+    """Mark the session verified with ``device`` (an authenticator app, a backup code or a
+    passkey), rotate its key, start sudo mode."""
     otp_login(request, device)
     request.session.cycle_key()  # SECURITY: django-otp's login() does not
-    mark_sudo(request)
+    mark_sudo(request, passkey=mfa.device_kind(device) == "passkey")
     lockout.auth_success_reset(request.user)
 
 
@@ -116,7 +118,7 @@ def _authenticate(request, form) -> tuple[User | None, int]:
 
 
 def _second_step(request, user: User):
-    step = "accounts:mfa_verify" if mfa.has_confirmed_totp(user) else "accounts:mfa_enrol"
+    step = "accounts:mfa_verify" if mfa.has_second_factor(user) else "accounts:mfa_enrol"
     nxt = _safe_next(request, "")
     url = reverse(step)
     return redirect(f"{url}?next={nxt}" if nxt else url)
@@ -155,7 +157,7 @@ def mfa_enrol_view(request):
     if not user.is_authenticated:
         return redirect("accounts:login")
     adding = user.is_verified()
-    if not adding and mfa.has_confirmed_totp(user):
+    if not adding and mfa.has_second_factor(user):
         return redirect("accounts:mfa_verify")
     if adding:
         return _enrol_additional(request)
@@ -189,7 +191,7 @@ def _enrolled(request, device: AuthenticatorDevice, *, adding: bool):
     if adding:
         messages.success(request, "Authenticator added.")
         return redirect("accounts:security")
-    _finish_verification(request, device)
+    finish_verification(request, device)
     codes = mfa.backup_codes_generate(user=request.user, context=context_of(request))
     return backup_codes_page(request, codes, next_url=_safe_next(request, reverse("accounts:home")))
 
@@ -215,16 +217,26 @@ def mfa_verify_view(request, *, sudo: bool = False):
         return redirect("accounts:login")
     if not sudo and user.is_verified():
         return redirect(_safe_next(request, reverse("accounts:home")))
-    if not mfa.has_confirmed_totp(user):
+    if not mfa.has_second_factor(user):
         return redirect("accounts:mfa_enrol")
-    form = CodeForm(request.POST or None)
+    has_passkey = mfa.has_passkey(user)
+    # Sudo for a tenant that requires a phishing-resistant factor: a passkey only.
+    passkey_only = sudo and request.GET.get("passkey") == "1"
+    form = None if passkey_only else CodeForm(request.POST or None)
     status = 200
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form is not None and form.is_valid():
         device, status = _verify(request, user, form)
         if device is not None:
             _verified(request, device, sudo=sudo)
             return redirect(_safe_next(request, reverse("accounts:home")))
-    context = {"form": form, "sudo": sudo, "next": _safe_next(request, "")}
+    context = {
+        "form": form,
+        "sudo": sudo,
+        "next": _safe_next(request, ""),
+        "has_passkey": has_passkey,
+        "passkey_only": passkey_only,
+        "webauthn_config": webauthn_config(request) if has_passkey else None,
+    }
     return render(request, "accounts/mfa_verify.html", context, status=status)
 
 
@@ -245,7 +257,7 @@ def _verify(request, user: User, form):
 
 
 def _verified(request, device, *, sudo: bool) -> None:
-    _finish_verification(request, device)
+    finish_verification(request, device)
     mfa.second_factor_verified(
         user=request.user, device=device, sudo=sudo, context=context_of(request)
     )

@@ -27,8 +27,12 @@ def backup_codes_page(request, codes: list[str], *, next_url: str, regenerated: 
 
 def security_view(request):
     user = request.user
+    devices = list(selectors.authenticator_list(user))
+    passkeys = list(selectors.passkey_list(user))
     context = {
-        "devices": selectors.authenticator_list(user),
+        "devices": devices,
+        "passkeys": passkeys,
+        "factor_count": len(devices) + len(passkeys),
         "backup_remaining": selectors.backup_codes_remaining(user),
     }
     return render(request, "accounts/security.html", context)

@@ -12,8 +12,16 @@ from django.views.decorators.http import require_POST
 
 from accounts import roles, selectors, services
 from accounts.decorators import sudo_required, tenant_view
-from accounts.forms import AcceptInvitationForm, InviteForm, RoleForm, add_errors, role_choices
+from accounts.forms import (
+    AcceptInvitationForm,
+    InviteForm,
+    RoleForm,
+    SignInPolicyForm,
+    add_errors,
+    role_choices,
+)
 from accounts.models import Invitation, Membership, User
+from accounts.services.sign_in_policy import tenant_passkey_policy_set
 from common.request import context_of
 
 INVITATION_SESSION_KEY = "keyward_invitation"
@@ -196,3 +204,33 @@ def _create_invitee(request, invitation: Invitation, form) -> Membership | None:
     except ValidationError as error:
         form.add_error(None, error)
         return None
+
+
+# --- Sign-in policy ---------------------------------------------------------------------------
+
+
+@tenant_view(roles.Action.POLICY_EDIT)
+@sudo_required
+def sign_in_policy_view(request):
+    """GET: the tenant's sign-in policy. POST: require a passkey of every member, or not."""
+    form = SignInPolicyForm(
+        request.POST or None,
+        initial={"require_passkey": request.tenant.require_phishing_resistant_mfa},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            tenant_passkey_policy_set(
+                actor=request.principal,
+                require=form.cleaned_data["require_passkey"],
+                context=context_of(request),
+            )
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, "Sign-in policy saved.")
+            return redirect("accounts:sign_in_policy", slug=request.tenant.slug)
+    context = {
+        "form": form,
+        "without_passkey": selectors.members_without_passkey(request.principal),
+    }
+    return render(request, "accounts/tenant_sign_in_policy.html", context)

@@ -25,6 +25,7 @@ from audit.models import AuditEvent
 from keys.models import ApiKey
 from keys.scopes import BUILTIN_SCOPES
 from tests import factories
+from tests.accounts.soft_authenticator import make_passkey
 
 PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
 TENANT_PREFIX = "t/<slug:slug>/"
@@ -39,6 +40,7 @@ SEGMENT_KINDS = {
     "invitations": "invitation",
     "audit": "audit_event",
     "authenticators": "totp_device",
+    "passkeys": "passkey",
 }
 # The rows an API listing returns, by its last path segment (None: not a listing).
 LISTING_KINDS = {
@@ -250,6 +252,7 @@ class World:
                 .get()
             ],
             "totp_device": lambda: [AuthenticatorDevice.objects.filter(user=self.owner.user).get()],
+            "passkey": lambda: [make_passkey(self.owner.user)],
         }
         if kind not in builders:
             pytest.fail(f"add a builder for {kind} objects to tests/security/surface.py")
