@@ -21,6 +21,7 @@ NO_SUCH_KEY = "No such key."
 UNUSED_SCOPE_DAYS = 90
 # The audit actions of API requests made with a key, which keys_maintain rolls up into usage.
 REQUEST_ACTIONS = ("api.request", "api.denied")
+USAGE_ROLLUP = "key-usage"  # its RollupState row
 
 
 def key_list(principal: Principal):
@@ -106,18 +107,55 @@ class UsageDay:
 
 
 def key_usage_days(key: ApiKey, *, days: int = USAGE_DAYS, today: date | None = None):
-    """Return ``days`` UsageDay rows ending today (UTC), oldest first, zero-filled."""
+    """Return ``days`` UsageDay rows ending today (UTC), oldest first, zero-filled.
+
+    The rolled-up counts plus the key's requests the rollup has not read yet (straight from the
+    audit log), so that the chart never says "0 requests" above a list of them.
+    """
     today = today or timezone.now().date()
     first = today - timedelta(days=days - 1)
     counts = {
-        row.day: row for row in KeyUsageDay.objects.filter(key=key, day__gte=first, day__lte=today)
+        row.day: [row.requests, row.denied]
+        for row in KeyUsageDay.objects.filter(key=key, day__gte=first, day__lte=today)
     }
+    for day, requests, denied in _requests_not_rolled_up(key, since=first):
+        if first <= day <= today:
+            row = counts.setdefault(day, [0, 0])
+            row[0] += requests
+            row[1] += denied
     out = []
     for offset in range(days):
         day = first + timedelta(days=offset)
-        row = counts.get(day)
-        out.append(UsageDay(day, row.requests if row else 0, row.denied if row else 0))
+        requests, denied = counts.get(day, (0, 0))
+        out.append(UsageDay(day, requests, denied))
     return out
+
+
+def _requests_not_rolled_up(key: ApiKey, *, since: date):
+    """Yield (day, requests, denied) of ``key``'s request events after the rollup's mark."""
+    from datetime import UTC
+
+    from django.db.models import Count, Subquery
+    from django.db.models.functions import Coalesce, TruncDate
+
+    from keys.models import RollupState
+
+    mark = RollupState.objects.filter(name=USAGE_ROLLUP).values_list("last_event_id", flat=True)
+    rows = (
+        AuditEvent.objects.filter(
+            tenant_id=key.tenant_id,
+            target_kind=ApiKey.audit_kind,
+            target_id=str(key.pk),
+            action__in=REQUEST_ACTIONS,
+            id__gt=Coalesce(Subquery(mark[:1]), 0),
+            occurred_at__date__gte=since,
+        )
+        .annotate(day=TruncDate("occurred_at", tzinfo=UTC))
+        .values("day")
+        .annotate(requests=Count("id"), denied=Count("id", filter=Q(action="api.denied")))
+        .values_list("day", "requests", "denied")
+    )
+    yield from rows
 
 
 def key_client_ips(key: ApiKey, limit: int = CLIENT_IPS):
@@ -152,16 +190,29 @@ def _lineage(key_id: int, parents: dict[int, int | None]) -> list[int]:
     return chain
 
 
+def _lineage_of(key: ApiKey) -> list[tuple[int, datetime]]:
+    """Return (id, created_at) of ``key`` and the keys it was rotated from, newest first."""
+    chain, current = [(key.pk, key.created_at)], key.rotated_from_id
+    while current is not None and len(chain) < 100:
+        row = ApiKey.objects.filter(pk=current).values_list("rotated_from_id", "created_at")[0]
+        chain.append((current, row[1]))
+        current = row[0]
+    return chain
+
+
+def key_observed_since(key: ApiKey) -> datetime:
+    """Return since when ``key``'s use is known: the creation of the first key of its lineage
+    (a rotation keeps watching)."""
+    return _lineage_of(key)[-1][1]
+
+
 def key_used_scopes(key: ApiKey, *, since: datetime) -> set[str]:
     """Return the scopes ``key``, or a key it was rotated from, was granted since ``since``.
 
     A rotation issues a new key with the same scopes: its predecessors' use counts, so that
     rotating often never hides an unused scope.
     """
-    chain, current = [key.pk], key.rotated_from_id
-    while current is not None and len(chain) < 100:
-        chain.append(current)
-        current = ApiKey.objects.filter(pk=current).values_list("rotated_from_id", flat=True)[0]
+    chain = [pk for pk, _ in _lineage_of(key)]
     return set(
         KeyScopeUse.objects.filter(key_id__in=chain, last_used_at__gte=since).values_list(
             "scope", flat=True
@@ -169,22 +220,53 @@ def key_used_scopes(key: ApiKey, *, since: datetime) -> set[str]:
     )
 
 
-def key_scope_rows(key: ApiKey, *, now: datetime) -> tuple[list[dict], bool]:
+@dataclass(frozen=True)
+class ScopeUse:
+    """What the key page says of each scope; the one judgement the review shares."""
+
+    rows: list[dict]
+    observed_since: datetime
+    judged: bool  # observed for the whole UNUSED_SCOPE_DAYS window
+    judged_from: datetime  # when it will be (or was)
+    narrowable: bool  # judged, some scopes used and some not
+    after: list[str]  # the scopes narrowing keeps
+
+
+def key_scope_use(key: ApiKey, *, now: datetime) -> ScopeUse:
     """Return each scope of ``key`` with its description, its last use and whether it was used
-    in the last UNUSED_SCOPE_DAYS days; and whether narrowing would help (some used, some not)."""
+    in the last UNUSED_SCOPE_DAYS days; whether the key was observed long enough to judge
+    (otherwise it is "too new to judge", as in the key review); and what narrowing would keep.
+    """
     uses = key_scope_uses(key)
-    used = key_used_scopes(key, since=now - timedelta(days=UNUSED_SCOPE_DAYS))
+    since = now - timedelta(days=UNUSED_SCOPE_DAYS)
+    used = key_used_scopes(key, since=since)
+    observed_since = key_observed_since(key)
+    judged = observed_since <= since
     rows = [
         {
             "scope": scope,
             "description": describe(scope),
             "last_used_at": uses.get(scope),
             "recently_used": scope in used,
+            "too_new": not judged and scope not in used,
         }
         for scope in key.scopes
     ]
-    recent = [row for row in rows if row["recently_used"]]
-    return rows, 0 < len(recent) < len(rows)
+    after = [scope for scope in key.scopes if scope in used]
+    return ScopeUse(
+        rows=rows,
+        observed_since=observed_since,
+        judged=judged,
+        judged_from=observed_since + timedelta(days=UNUSED_SCOPE_DAYS),
+        narrowable=judged and 0 < len(after) < len(key.scopes),
+        after=after,
+    )
+
+
+def key_scope_rows(key: ApiKey, *, now: datetime) -> tuple[list[dict], bool]:
+    """Return ``key_scope_use``'s rows and whether narrowing is offered."""
+    use = key_scope_use(key, now=now)
+    return use.rows, use.narrowable
 
 
 @dataclass
@@ -201,6 +283,7 @@ class KeyReview:
     orphaned: list[ApiKey]
     created_by_former_members: list[ApiKey]
     since: datetime
+    too_new: list[ApiKey] = field(default_factory=list)  # not observed for the whole window
 
 
 def may_review_keys(principal: Principal) -> bool:
@@ -239,11 +322,12 @@ def key_review(principal: Principal, now: datetime | None = None) -> KeyReview:
         key__tenant=tenant, last_used_at__gte=since
     ).values_list("key_id", "scope"):
         used.setdefault(key_id, set()).add(scope)
-    over_scoped = []
+    over_scoped, too_new = [], []
     for key in active:
         chain = _lineage(key.pk, parents)
         if created[chain[-1]] > since:
-            continue  # not observed for the whole window yet
+            too_new.append(key)  # not observed for the whole window yet
+            continue
         used_here = set().union(*(used.get(k, set()) for k in chain))
         unused = [s for s in key.scopes if s not in used_here]
         if unused:
@@ -263,7 +347,9 @@ def key_review(principal: Principal, now: datetime | None = None) -> KeyReview:
         .filter(former)
         .select_related("created_by")
     )
-    return KeyReview(over_scoped, no_expiry, orphaned, created_by_former_members, since)
+    return KeyReview(
+        over_scoped, no_expiry, orphaned, created_by_former_members, since, too_new=too_new
+    )
 
 
 # --- Approvals ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from audit.services import Actor
 from common.request import RequestContext
 from keys.lookup import forget_key
 from keys.models import ApiKey
-from keys.selectors import UNUSED_SCOPE_DAYS, key_used_scopes
+from keys.selectors import UNUSED_SCOPE_DAYS, key_observed_since, key_used_scopes
 from keys.services.issue import (
     NOT_YOURS,
     _acting_user,
@@ -33,6 +33,11 @@ NOTHING_USED = (
     "with none. Revoke it instead."
 )
 NOTHING_TO_NARROW = "This key used every scope it holds in the last %(days)d days."
+TOO_NEW_TO_NARROW = (
+    "This key (with the keys it was rotated from) was issued less than %(days)d days ago: too "
+    "new to judge which scopes it does not need."
+)
+NARROWING_CHANGED = "The key's usage changed since the preview: review the change again."
 # "first_use": the old key works until the new key's first authenticated request, at most
 # FIRST_USE_CAP (then it expires like any grace).
 FIRST_USE = "first_use"
@@ -193,24 +198,34 @@ def key_narrow_scopes(
     key: ApiKey,
     context: RequestContext | None = None,
     now: datetime | None = None,
+    expected: list[str] | None = None,
 ) -> ApiKey:
     """Narrow ``key``'s scopes to those it (or the keys it was rotated from) used in the last
     UNUSED_SCOPE_DAYS days. Records ``key.scopes_narrowed`` with the scopes before and after.
 
-    Raises PermissionDenied (actor may not manage the key) or ValidationError (not active,
-    nothing used: never narrows to nothing, or nothing to remove).
+    ``expected``: the scopes a preview showed would be kept; if usage changed since, nothing
+    is narrowed (ValidationError), so what was confirmed is what happens.
+
+    Raises PermissionDenied (actor may not manage the key) or ValidationError (not active, not
+    observed for the whole window (too new to judge), nothing used: never narrows to nothing,
+    nothing to remove, or not what the preview showed).
     """
     now = now or _now()
     _authorize_manage(actor, key)
     locked = _lock(key)
     if not locked.is_rotatable(now):
         raise ValidationError(NOT_NARROWABLE)
-    used = key_used_scopes(locked, since=now - timedelta(days=UNUSED_SCOPE_DAYS))
+    since = now - timedelta(days=UNUSED_SCOPE_DAYS)
+    if key_observed_since(locked) > since:
+        raise ValidationError(TOO_NEW_TO_NARROW % {"days": UNUSED_SCOPE_DAYS})
+    used = key_used_scopes(locked, since=since)
     after = [scope for scope in locked.scopes if scope in used]
     if not after:
         raise ValidationError(NOTHING_USED % {"days": UNUSED_SCOPE_DAYS})
     if after == list(locked.scopes):
         raise ValidationError(NOTHING_TO_NARROW % {"days": UNUSED_SCOPE_DAYS})
+    if expected is not None and after != expected:
+        raise ValidationError(NARROWING_CHANGED)
     before = list(locked.scopes)
     locked.scopes = after
     locked.save(update_fields=["scopes"])

@@ -24,10 +24,10 @@ from keys.models import (
     KeyUsageDay,
     RollupState,
 )
-from keys.selectors import REQUEST_ACTIONS
+from keys.selectors import REQUEST_ACTIONS, USAGE_ROLLUP
 from keys.services.issue import _now
 
-ROLLUP = "key-usage"
+ROLLUP = USAGE_ROLLUP
 ROLLUP_BATCH = 5000
 ACTOR_LABEL = "keys_maintain"
 

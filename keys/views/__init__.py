@@ -158,14 +158,15 @@ def key_detail_view(request, pk: int):
     principal = request.principal
     key = selectors.key_get(principal, pk)
     now = timezone.now()
-    scope_rows, narrowable = selectors.key_scope_rows(key, now=now)
+    scope_use = selectors.key_scope_use(key, now=now)
     can_manage = services.may_manage_key(principal, key)
     context = {
         "key": key,
         "scopes": _scopes(key),
-        "scope_rows": scope_rows,
+        "scope_rows": scope_use.rows,
+        "scope_use": scope_use,
         "unused_scope_days": selectors.UNUSED_SCOPE_DAYS,
-        "can_narrow": can_manage and narrowable and key.is_rotatable(now),
+        "can_narrow": can_manage and scope_use.narrowable and key.is_rotatable(now),
         "can_manage": can_manage and key.revoked_at is None,
         "inactivity_revocation_at": _inactivity_notice(key, now),
         "successor": _successor(key),
@@ -198,19 +199,37 @@ def _back_to(request, key):
 
 
 @tenant_view()
-@require_POST
 @sudo_required
 def key_narrow_view(request, pk: int):
+    """GET: preview what narrowing keeps and removes (before → after). POST: narrow, if usage
+    still gives what the preview showed (the scopes to keep are posted back)."""
     key = selectors.key_get(request.principal, pk)
-    before = list(key.scopes)
-    try:
-        services.key_narrow_scopes(actor=request.principal, key=key, context=context_of(request))
-    except (ValidationError, PermissionDenied) as error:
-        messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
-    else:
-        removed = ", ".join(s for s in before if s not in key.scopes)
-        messages.success(request, f"Key “{key.name}” narrowed: removed {removed}.")
-    return _back_to(request, key)
+    if not services.may_manage_key(request.principal, key):
+        raise PermissionDenied(services.NOT_YOURS)
+    if request.method == "POST":
+        try:
+            services.key_narrow_scopes(
+                actor=request.principal,
+                key=key,
+                context=context_of(request),
+                expected=request.POST.getlist("keep"),
+            )
+        except (ValidationError, PermissionDenied) as error:
+            messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
+        else:
+            messages.success(request, f"Key “{key.name}” narrowed to {', '.join(key.scopes)}.")
+        return _back_to(request, key)
+    scope_use = selectors.key_scope_use(key, now=timezone.now())
+    context = {
+        "key": key,
+        "scope_use": scope_use,
+        "removed": [row for row in scope_use.rows if not row["recently_used"]],
+        "kept": [row for row in scope_use.rows if row["recently_used"]],
+        "next": "review" if request.GET.get("next") == "review" else "",
+        "unused_scope_days": selectors.UNUSED_SCOPE_DAYS,
+        "rotatable": key.is_rotatable(),
+    }
+    return render(request, "keys/apikey_confirm_narrow.html", context)
 
 
 @tenant_view()

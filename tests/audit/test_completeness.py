@@ -598,7 +598,8 @@ def _key_network_alert_changed(w: World) -> None:
 
 @scenario("key.scopes_narrowed", actor="user")
 def _key_scopes_narrowed(w: World) -> None:
-    """POST /t/<slug>/keys/<pk>/narrow/ after the key used one of its two scopes."""
+    """POST /t/<slug>/keys/<pk>/narrow/ (the preview's confirmation) after a key observed for
+    90 days used one of its two scopes."""
     api, key = w.api_as(w.owner_membership, scopes=["keys:read", "members:read"])
     assert api.get("/api/v1/keys/").status_code == 200
     with override_settings(KEYWARD_USAGE_ROLLUP_DELAY=0):

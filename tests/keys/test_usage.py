@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from accounts.models import Membership, Tenant
 from accounts.principals import Principal
@@ -24,7 +25,7 @@ from keys.models import (
     KeyUsageDay,
     RollupState,
 )
-from keys.services import keys_usage_rollup, network_of
+from keys.services import change, keys_usage_rollup, network_of
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -350,7 +351,9 @@ def test_review_page_of_another_tenant_is_a_404(client, other_tenant, owner):
 
 def test_narrowing_keeps_the_used_scopes_and_is_audited(owner_client, reviewed):
     key = reviewed["over"]
-    response = owner_client.post(_url("keys:narrow", pk=key.pk), {"next": "review"})
+    response = owner_client.post(
+        _url("keys:narrow", pk=key.pk), {"next": "review", "keep": ["keys:read"]}
+    )
     assert response.status_code == 302 and response["Location"] == _url("keys:review")
     assert ApiKey.objects.get(pk=key.pk).scopes == ["keys:read"]
     event = AuditEvent.objects.get(action="key.scopes_narrowed")
@@ -363,6 +366,7 @@ def test_narrowing_keeps_the_used_scopes_and_is_audited(owner_client, reviewed):
 
 def test_narrowing_never_leaves_a_key_without_scopes(tenant, owner):
     key, _ = factories.make_api_key(owner, tenant, scopes=["keys:read", "members:read"])
+    key = _aged(key, 100)
     actor = Principal.of_membership(tenant.memberships.get(role="owner"))
     with pytest.raises(ValidationError) as refused:
         services.key_narrow_scopes(actor=actor, key=key)
@@ -375,6 +379,7 @@ def test_narrowing_counts_what_the_key_a_rotation_replaced_used(tenant, owner, a
     old, token = factories.make_api_key(owner, tenant, scopes=["keys:read", "members:read"])
     _client(api_client, token).get("/api/v1/members/")
     _rollup()
+    old = _aged(old, 100)  # observed for the whole window through its predecessor
     new, _ = services.key_rotate(actor=Actor.cli("test"), key=old, grace="now")
     actor = Principal.of_membership(tenant.memberships.get(role="owner"))
     services.key_narrow_scopes(actor=actor, key=new)
@@ -387,9 +392,9 @@ def test_narrowing_needs_sudo_and_the_right_to_manage_the_key(client, tenant, ow
     factories.verify_session(client, auditor.user)
     assert client.post(_url("keys:narrow", pk=key.pk)).status_code == 404
     factories.verify_session(client, owner, sudo=False)
-    response = client.post(_url("keys:narrow", pk=key.pk))
+    response = client.post(_url("keys:narrow", pk=key.pk), {"keep": ["keys:read"]})
     assert response.status_code == 302 and "/sudo/" in response["Location"]
-    assert client.get(_url("keys:narrow", pk=key.pk)).status_code == 405
+    assert "/sudo/" in client.get(_url("keys:narrow", pk=key.pk))["Location"]
     assert ApiKey.objects.get(pk=key.pk).scopes == ["keys:read", "members:read"]
 
 
@@ -397,3 +402,72 @@ def test_key_page_shows_when_each_scope_was_last_used_and_offers_narrowing(owner
     html = owner_client.get(_url("keys:detail", pk=reviewed["over"].pk)).content.decode()
     assert "last used" in html and "never used · not used in 90 days" in html
     assert "Narrow to the scopes used in the last 90 days" in html
+
+
+# --- Too new to judge, and narrowing only after a preview ------------------------------------
+
+
+def test_a_minutes_old_key_is_too_new_to_judge_on_its_page_and_in_the_review(
+    owner_client, tenant, owner, api_client
+):
+    key, token = factories.make_api_key(owner, tenant, scopes=["keys:read", "members:read"])
+    _client(api_client, token).get("/api/v1/keys/")
+    _rollup()
+    response = owner_client.get(_url("keys:detail", pk=key.pk))
+    html = response.content.decode()
+    assert "not used in 90 days" not in html
+    assert "not used yet · too new to judge" in html
+    assert "Narrow to the scopes" not in html and not response.context["can_narrow"]
+    review = owner_client.get(_url("keys:review"))
+    assert [k.pk for k in review.context["review"].too_new] == [key.pk]
+    assert "Too new to judge" in review.content.decode()
+
+
+def test_narrowing_a_key_too_new_to_judge_is_refused(tenant, owner, api_client):
+    key, token = factories.make_api_key(owner, tenant, scopes=["keys:read", "members:read"])
+    _client(api_client, token).get("/api/v1/keys/")
+    _rollup()
+    actor = Principal.of_membership(tenant.memberships.get(role="owner"))
+    with pytest.raises(ValidationError) as refused:
+        services.key_narrow_scopes(actor=actor, key=key)
+    assert refused.value.messages == [change.TOO_NEW_TO_NARROW % {"days": 90}]
+    assert ApiKey.objects.get(pk=key.pk).scopes == ["keys:read", "members:read"]
+    assert not AuditEvent.objects.filter(action="key.scopes_narrowed").exists()
+
+
+def test_the_preview_shows_before_and_after_and_changes_nothing(owner_client, reviewed):
+    key = reviewed["over"]
+    response = owner_client.get(_url("keys:narrow", pk=key.pk))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Remove 1 scope" in html and 'name="keep" value="keys:read"' in html
+    assert [r["scope"] for r in response.context["removed"]] == ["members:read"]
+    assert ApiKey.objects.get(pk=key.pk).scopes == ["keys:read", "members:read"]
+    assert not AuditEvent.objects.filter(action="key.scopes_narrowed").exists()
+
+
+@pytest.mark.parametrize("keep", [[], ["keys:read", "members:read"], ["members:read"]])
+def test_a_confirmation_that_is_not_what_usage_gives_narrows_nothing(owner_client, reviewed, keep):
+    key = reviewed["over"]
+    response = owner_client.post(_url("keys:narrow", pk=key.pk), {"keep": keep}, follow=True)
+    assert escape(change.NARROWING_CHANGED) in response.content.decode()
+    assert ApiKey.objects.get(pk=key.pk).scopes == ["keys:read", "members:read"]
+    assert not AuditEvent.objects.filter(action="key.scopes_narrowed").exists()
+
+
+def test_the_chart_counts_requests_the_rollup_has_not_read_yet(
+    owner_client, tenant, owner, api_client
+):
+    key, token = factories.make_api_key(owner, tenant, scopes=["keys:read"])
+    api = _client(api_client, token)
+    api.get("/api/v1/keys/")
+    _rollup()
+    api.get("/api/v1/keys/")
+    api.get("/api/v1/members/")  # denied: no scope
+    response = owner_client.get(_url("keys:detail", pk=key.pk))
+    chart = response.context["chart"]
+    assert (chart.total, chart.denied) == (3, 1)
+    assert len(response.context["requests"]) == 3
+    assert _rollup() == 2
+    chart = owner_client.get(_url("keys:detail", pk=key.pk)).context["chart"]
+    assert (chart.total, chart.denied) == (3, 1)  # counted once, not twice

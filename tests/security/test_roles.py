@@ -167,6 +167,7 @@ CASES = [
         Case("keys:rotate", "POST", (OWN_OR_ALL,), target, {"grace": "now"}, "key.rotated")
         for target in KEY_TARGETS
     ],
+    *[Case("keys:narrow", "GET", (OWN_OR_ALL,), target) for target in KEY_TARGETS],  # preview
     *[
         Case("keys:narrow", "POST", (OWN_OR_ALL,), target)  # nothing used yet: a message, no change
         for target in KEY_TARGETS
