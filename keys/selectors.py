@@ -13,6 +13,14 @@ from accounts.models import Membership, ServiceID
 from accounts.principals import Principal
 from audit.models import AuditEvent
 from keys.models import (
+    EXPIRING_SOON,
+    ApiKey,
+    Approval,
+    KeyClientIP,
+    KeyScopeUse,
+    KeyStatus,
+    KeyUsageDay,
+)
 from keys.scopes import describe
 
 NO_SUCH_KEY = "No such key."
