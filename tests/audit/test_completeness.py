@@ -39,6 +39,7 @@ from accounts.principals import Principal
 from audit import summaries
 from audit.actions import ACTIONS
 from audit.models import AuditEvent
+from keys import services as key_services
 from keys.models import ApiKey
 from tests import factories
 
@@ -642,6 +643,95 @@ def _key_looked_up(w: World) -> None:
     _, token = factories.make_api_key(w.owner_membership)
     with w.acting():
         call_command("keyward_lookup_token", stdin=StringIO(token + "\n"), stdout=StringIO())
+
+
+@scenario("key.updated", actor="user")
+def _key_updated(w: World) -> None:
+    """POST /t/<slug>/keys/<pk>/edit/ narrowing a key and renaming it."""
+    key, _ = factories.make_api_key(w.owner_membership, scopes=["keys:read", "members:read"])
+    client = w.as_owner()
+    data = {
+        "name": "renamed",
+        "description": "",
+        "scopes": ["keys:read"],
+        "expires_on": key.expires_at.date().isoformat(),
+        "allowed_ips": "",
+        "rate": "",
+    }
+    with w.acting():
+        response = client.post(_url("keys:edit", pk=key.pk), data)
+    assert response.status_code == 302
+
+
+@scenario("key.rotation_completed", actor="key")
+def _key_rotation_completed(w: World) -> None:
+    """GET /api/v1/whoami/ with the successor of a key rotated "until the new key is first
+    used": its first request retires the old key."""
+    key, _ = factories.make_api_key(w.owner_membership)
+    _, token = key_services.key_rotate(
+        actor=Principal.of_membership(w.owner_membership), key=key, grace="first_use"
+    )
+    with w.acting():
+        response = w.api_client.get("/api/v1/whoami/", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200
+
+
+@scenario("key.approval_requested", actor="user")
+def _key_approval_requested(w: World) -> None:
+    """POST /t/<slug>/keys/new/ where the tenant's policy holds every key for approval."""
+    Tenant.objects.filter(pk=w.tenant.pk).update(key_approval="all")
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(
+            _url("keys:issue"),
+            {"name": "pending", "expiry": "30", "scopes": ["keys:read"], "allowed_ips": ""},
+        )
+    assert response.status_code == 200
+
+
+def _pending_key(w: World):
+    Tenant.objects.filter(pk=w.tenant.pk).update(key_approval="all")
+    w.tenant.refresh_from_db()
+    return factories.make_api_key(w.add_member("member"))[0]
+
+
+@scenario("key.approved", actor="user")
+def _key_approved(w: World) -> None:
+    """POST /t/<slug>/keys/approvals/<pk>/ by an owner, with a reason."""
+    key = _pending_key(w)
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(
+            _url("keys:approval_decide", pk=key.pk), {"decision": "approve", "reason": "ok"}
+        )
+    assert response.status_code == 302
+
+
+@scenario("key.approval_denied", actor="system")
+def _key_approval_denied(w: World) -> None:
+    """manage.py keys_maintain (cron) after a key waited longer than the policy's days."""
+    key = _pending_key(w)
+    ApiKey.objects.filter(pk=key.pk).update(created_at=timezone.now() - timedelta(days=8))
+    with w.acting():
+        call_command("keys_maintain", stdout=StringIO())
+
+
+@scenario("key.approval_digest_sent", actor="system")
+def _key_approval_digest_sent(w: World) -> None:
+    """manage.py keys_approval_digest (daily cron) with a key waiting for approval."""
+    _pending_key(w)
+    with w.acting():
+        call_command("keys_approval_digest", stdout=StringIO())
+
+
+@scenario("key.inventory_exported", actor="user")
+def _key_inventory_exported(w: World) -> None:
+    """GET /t/<slug>/keys/export.csv."""
+    client = w.as_owner()
+    with w.acting():
+        response = client.get(_url("keys:export"))
+        b"".join(response.streaming_content)
+    assert response.status_code == 200
 
 
 # API
