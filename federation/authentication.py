@@ -52,8 +52,6 @@ class JWTCredential:
     principal: Principal = field(init=False)
     owner: object = field(init=False)
 
-    audit_kind = "key"
-    throttled_as_key = True  # keys.throttling counts it against its key's rate
     rate = ""  # the tenant's rate (kw_rate) applies
 
     def __post_init__(self) -> None:
@@ -68,10 +66,22 @@ class JWTCredential:
             tenant=self.tenant, role=self.claims.role, user=user, service_id=service_id, key=self
         )
 
-    # What the views and the audit event read from a key.
+    # What the views and the audit event read from a key. A token minted for a CI's ID token
+    # (keyless, no key) stands for its service ID.
     @property
     def pk(self):
+        if self.claims.key_id is None:
+            return self.service_id_id
         return self.claims.key_id
+
+    @property
+    def audit_kind(self) -> str:
+        return "key" if self.claims.key_id is not None else "service_id"
+
+    @property
+    def throttled_as_key(self) -> bool:
+        """keys.throttling counts a key's JWTs against that key's rate."""
+        return self.claims.key_id is not None
 
     id = pk
 
@@ -109,6 +119,8 @@ class JWTCredential:
 
     @property
     def label(self) -> str:
+        if self.claims.key_id is None:
+            return f"{self.claims.sub} ({self.claims.client_id}, jwt)"
         return f"key {self.claims.key_id} (jwt)"
 
     @property

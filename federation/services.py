@@ -30,7 +30,7 @@ GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 MAX_AUDIENCE_CHARS = 300
 
 UNSUPPORTED_GRANT = "Only the token exchange grant (RFC 8693) is supported."
-UNSUPPORTED_SUBJECT_TYPE = "subject_token_type must be access_token (a Keyward key)."
+UNSUPPORTED_SUBJECT_TYPE = "subject_token_type must be access_token (a Keyward key) or id_token."
 UNSUPPORTED_REQUESTED_TYPE = "Keyward exchanges a credential only for a JWT."
 JWT_NOT_EXCHANGEABLE = "A Keyward JWT cannot be exchanged: exchange the key it came from."
 INVALID_SUBJECT = "The subject token is invalid, expired or revoked."
@@ -136,6 +136,12 @@ def token_exchange(
     ``token.exchange_refused`` with the reason; raises OAuthError."""
     if requested_token_type not in (None, "", jwts.JWT_TYPE, jwts.ACCESS_TOKEN_TYPE):
         raise OAuthError("invalid_request", UNSUPPORTED_REQUESTED_TYPE)
+    if subject_token_type == jwts.ID_TOKEN_TYPE:
+        from federation.trusts import id_token_exchange
+
+        return id_token_exchange(
+            id_token=subject_token, scope=scope, audience=audience, issuer=issuer, context=context
+        )
     if subject_token_type != jwts.ACCESS_TOKEN_TYPE:
         raise OAuthError("invalid_request", UNSUPPORTED_SUBJECT_TYPE)
     if jwts.looks_like_jwt(subject_token):
@@ -269,7 +275,10 @@ def _introspect_jwt(token: str, *, tenant, issuer: str, now: datetime) -> dict:
         if found is None or not _usable(*found, now):
             return INACTIVE
     else:
-        return INACTIVE  # minted from no key: not a token of this version
+        from federation.trusts import trust_still_usable
+
+        if not trust_still_usable(claims):
+            return INACTIVE
     return {
         "active": True,
         "scope": " ".join(claims.scopes),

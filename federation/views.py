@@ -1,200 +1,62 @@
-"""The OAuth endpoints (RFC 8693 exchange, RFC 7662 introspection, RFC 7009 revocation) and the
-published keys (JWKS, RFC 8414 metadata). Each view parses its input and calls one service."""
+"""Portal: the workload identity trusts of a service ID (keyless CI). Owners add and remove
+them behind a fresh second factor; every change is audited."""
 
-from django.urls import reverse
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions
-from rest_framework.parsers import FormParser, JSONParser
-from rest_framework.permissions import AllowAny
-from rest_framework.renderers import JSONRenderer
-from rest_framework.response import Response
-from rest_framework.views import APIView
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
-from api.base import KeywardApiView
-from api.schema import responses
+from accounts import roles, selectors
+from accounts.decorators import sudo_detour, sudo_fresh, tenant_view
+from accounts.forms import add_errors
 from common.request import context_of
-from federation import services, signing
-from federation.authentication import issuer_of
-from federation.serializers import (
-    IntrospectionOutputSerializer,
-    OAuthErrorOutputSerializer,
-    TokenExchangeInputSerializer,
-    TokenExchangeOutputSerializer,
-    TokenInputSerializer,
-)
-from federation.tokens import JWT_TYPE
-from keys.permissions import required_scopes_for
-from keys.scopes import scope_names
-
-SERVICE_KEY_ONLY = "Only a service key (of a service ID) may introspect tokens."
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+from federation import trusts
+from federation.forms import WorkloadTrustForm
 
 
-class KeywardJWTScheme(OpenApiAuthenticationExtension):
-    """Document Keyward's own JWTs as a second bearer scheme of API v1."""
-
-    target_class = "federation.authentication.KeywardJWTAuthentication"
-    name = "bearerJWT"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "JWT",
-            "description": "A JWT from POST /oauth/token with no `audience` (it is for Keyward).",
-        }
-
-    def get_security_requirement(self, auto_schema):
-        return {self.name: required_scopes_for(auto_schema.view, auto_schema.method)}
-
-
-def _oauth_error(error: services.OAuthError) -> Response:
-    headers = dict(NO_STORE)
-    if error.retry_after is not None:
-        headers["Retry-After"] = str(error.retry_after)
-    if error.status == 401:
-        headers["WWW-Authenticate"] = f'Bearer error="{error.error}"'
-    body = {"error": error.error, "error_description": error.description}
-    return Response(body, status=error.status, headers=headers)
-
-
-class _OAuthView(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    throttle_classes: list = []
-    parser_classes = [FormParser, JSONParser]
-    renderer_classes = [JSONRenderer]
-    metadata_class = None
+@tenant_view(roles.Action.SERVICE_IDS_READ)
+def trust_list_view(request, pk: int):
+    service_id = selectors.service_id_get(request.principal, pk)
+    can_manage = roles.may(request.membership.role, roles.Action.POLICY_EDIT)
+    form = WorkloadTrustForm(request.POST or None, service_id=service_id) if can_manage else None
+    status = 200
+    if request.method == "POST":
+        if not can_manage:
+            raise PermissionDenied(trusts.OWNERS_ONLY)
+        if not sudo_fresh(request):
+            return sudo_detour(request)  # a trust lets a CI act for the service ID
+        if form.is_valid():
+            try:
+                trusts.trust_add(
+                    actor=request.principal,
+                    service_id=service_id,
+                    context=context_of(request),
+                    **form.cleaned_data,
+                )
+            except ValidationError as error:
+                add_errors(form, error)
+            else:
+                messages.success(request, f"{service_id.name} now trusts that workload.")
+                return redirect("federation:trusts", slug=request.tenant.slug, pk=service_id.pk)
+        status = 400
+    context = {
+        "service_id": service_id,
+        "trusts": trusts.trust_list(request.principal, service_id),
+        "form": form,
+        "can_manage": can_manage,
+    }
+    return render(request, "federation/workloadtrust_list.html", context, status=status)
 
 
-class TokenExchangeApi(_OAuthView):
-    """Exchange a Keyward key (or a trusted CI's ID token) for a short-lived JWT (RFC 8693)."""
-
-    @extend_schema(
-        operation_id="oauth_token",
-        tags=["oauth"],
-        request={"application/x-www-form-urlencoded": TokenExchangeInputSerializer},
-        responses={
-            200: TokenExchangeOutputSerializer,
-            400: OAuthErrorOutputSerializer,
-            401: OAuthErrorOutputSerializer,
-            429: OAuthErrorOutputSerializer,
-        },
-        auth=[],
-    )
-    def post(self, request):
-        data = TokenExchangeInputSerializer(data=request.data)
-        if not data.is_valid():
-            first = next(iter(data.errors))
-            return _oauth_error(services.OAuthError("invalid_request", f"{first}: required."))
-        form = data.validated_data
-        if form["grant_type"] != services.GRANT_TYPE:
-            return _oauth_error(
-                services.OAuthError("unsupported_grant_type", services.UNSUPPORTED_GRANT)
-            )
-        try:
-            exchanged = services.token_exchange(
-                subject_token=form["subject_token"],
-                subject_token_type=form["subject_token_type"],
-                requested_token_type=form.get("requested_token_type"),
-                scope=form.get("scope"),
-                audience=form.get("audience"),
-                issuer=issuer_of(request),
-                context=context_of(request),
-            )
-        except services.OAuthError as error:
-            return _oauth_error(error)
-        body = {
-            "access_token": exchanged.access_token,
-            "issued_token_type": JWT_TYPE,
-            "token_type": "Bearer",
-            "expires_in": exchanged.expires_in,
-            "scope": exchanged.scope,
-        }
-        return Response(body, headers=NO_STORE)
-
-
-class TokenRevokeApi(_OAuthView):
-    """Revoke a Keyward JWT until it expires (RFC 7009): always 200, whatever was sent."""
-
-    @extend_schema(
-        operation_id="oauth_revoke",
-        tags=["oauth"],
-        request={"application/x-www-form-urlencoded": TokenInputSerializer},
-        responses={200: OpenApiResponse(description="Always, whatever the token was.")},
-        auth=[],
-    )
-    def post(self, request):
-        data = TokenInputSerializer(data=request.data)
-        if data.is_valid():
-            services.token_revoke(
-                token=data.validated_data["token"],
-                issuer=issuer_of(request),
-                context=context_of(request),
-            )
-        return Response({}, headers=NO_STORE)
-
-
-class TokenIntrospectApi(KeywardApiView):
-    """Describe a Keyward key or JWT to a resource server of the tenant (RFC 7662); anything
-    else, another tenant's token included, is ``{"active": false}``."""
-
-    required_scopes = ["tokens:introspect"]
-    parser_classes = [FormParser, JSONParser]
-
-    @extend_schema(
-        operation_id="oauth_introspect",
-        tags=["oauth"],
-        request={"application/x-www-form-urlencoded": TokenInputSerializer},
-        responses=responses(200, IntrospectionOutputSerializer, 400),
-    )
-    def post(self, request):
-        principal = request.auth.principal
-        if principal.service_id is None:
-            raise exceptions.PermissionDenied(SERVICE_KEY_ONLY)
-        data = TokenInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        answer = services.token_introspect(
-            token=data.validated_data["token"], tenant=principal.tenant, issuer=issuer_of(request)
-        )
-        return Response(answer, headers=NO_STORE)
-
-
-class JwksApi(_OAuthView):
-    """The public keys that verify Keyward's JWTs (the active one and those retired lately)."""
-
-    @extend_schema(operation_id="jwks", tags=["oauth"], auth=[], responses={200: dict})
-    def get(self, request):
-        return Response(signing.jwks(), headers={"Cache-Control": "public, max-age=60"})
-
-
-class AuthorizationServerMetadataApi(_OAuthView):
-    """RFC 8414 authorization server metadata."""
-
-    @extend_schema(operation_id="oauth_metadata", tags=["oauth"], auth=[], responses={200: dict})
-    def get(self, request):
-        issuer = issuer_of(request)
-
-        def url(name: str) -> str:
-            return issuer + reverse(name)
-
-        body = {
-            "issuer": issuer,
-            "token_endpoint": url("federation:token"),
-            "jwks_uri": url("federation:jwks"),
-            "introspection_endpoint": url("federation:introspect"),
-            "revocation_endpoint": url("federation:revoke"),
-            "grant_types_supported": [services.GRANT_TYPE],
-            "response_types_supported": [],
-            "token_endpoint_auth_methods_supported": ["none"],
-            "revocation_endpoint_auth_methods_supported": ["none"],
-            "introspection_endpoint_auth_methods_supported": ["bearer"],
-            "scopes_supported": sorted(scope_names()),
-            "subject_token_types_supported": [
-                "urn:ietf:params:oauth:token-type:access_token",
-                "urn:ietf:params:oauth:token-type:id_token",
-            ],
-            "token_endpoint_auth_signing_alg_values_supported": [signing.ALGORITHM],
-        }
-        return Response(body, headers={"Cache-Control": "public, max-age=300"})
+@require_POST
+@tenant_view(roles.Action.POLICY_EDIT)
+def trust_remove_view(request, pk: int, trust_pk: int):
+    trust = trusts.trust_get(request.principal, trust_pk)
+    if trust.service_id_id != pk:
+        trust = trusts.trust_get(request.principal, -1)  # 404
+    try:
+        trusts.trust_remove(actor=request.principal, trust=trust, context=context_of(request))
+    except ValidationError:
+        pass  # removed meanwhile: the page says so
+    messages.success(request, "Trust removed: that workload can no longer get tokens.")
+    return redirect("federation:trusts", slug=request.tenant.slug, pk=pk)
