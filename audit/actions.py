@@ -43,6 +43,7 @@ ACTIONS: dict[str, str] = {
     "key.exposed": "Key seen in a URL query string",
     "key.scanned": "Files scanned for keys from the command line",
     "key.expiry_warning_sent": "Expiry warning e-mailed about a key",
+    "key.unused_warning_sent": "Warning e-mailed that an unused key will be revoked",
     "key.new_network": "Key used from a network it had never used",
     "key.network_alert_changed": "New-network alerts of a key turned on or off",
     "key.scopes_narrowed": "Key's scopes narrowed to the ones it used",

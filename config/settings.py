@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "federation",
     "api",
     "metrics",
+    "django_tasks_db",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -226,6 +228,23 @@ MAILERS = {
 }
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="keyward@localhost")
 
+# --- Background tasks ------------------------------------------------------------------------
+# E-mails and webhook deliveries run as tasks (django.tasks), enqueued when their transaction
+# commits. "database" (django-tasks-db): a task is a row that `manage.py db_worker` processes
+# claim with SELECT ... FOR UPDATE SKIP LOCKED, as many workers on as many hosts as needed.
+# "immediate": each task runs in the process that enqueues it, with no worker (make run, tests).
+_TASK_BACKENDS = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "immediate": "django.tasks.backends.immediate.ImmediateBackend",
+}
+TASKS = {
+    "default": {
+        "BACKEND": _TASK_BACKENDS[
+            env.str("KEYWARD_TASKS_BACKEND", default="immediate" if DEBUG else "database")
+        ]
+    }
+}
+
 # --- I18N -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -295,6 +314,11 @@ _KEYWARD_ENVIRONMENT = {
     # common/conf.py
     "KEYWARD_TRUSTED_PROXIES": env.list,
     "KEYWARD_CACHE_FAILURE": env.str,
+    # webhooks/conf.py
+    "KEYWARD_WEBHOOKS_TIMEOUT": env.int,
+    "KEYWARD_WEBHOOKS_RETRY_HOURS": env.int,
+    "KEYWARD_WEBHOOKS_SECRET_OVERLAP_HOURS": env.int,
+    "KEYWARD_WEBHOOKS_ALLOW_HTTP": env.bool,
     # federation/conf.py
     "KEYWARD_JWT_ISSUER": env.str,
     # metrics/conf.py

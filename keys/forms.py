@@ -30,6 +30,7 @@ DEFAULT_ABOVE_MAX = "The default lifetime cannot be longer than the longest life
 EXPIRY_OUT_OF_RANGE = (
     "This lifetime ends past the last date Keyward can store: choose a shorter one."
 )
+BAD_WARNING_DAYS = "Write whole days between 1 and 365, separated by commas, e.g. 30, 7, 1."
 BAD_RATE = "Write a rate as requests/period, e.g. 600/min, 10/s, 5000/hour or 100000/day."
 
 
@@ -257,6 +258,14 @@ class TenantPolicyForm(ServiceErrorsMixin, forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "autocomplete": "off"}),
         help_text="One address or CIDR range per line. Empty: any address.",
     )
+    expiry_warning_days = forms.CharField(
+        label="Warn before a key expires (days)",
+        max_length=50,
+        required=False,
+        help_text="E-mail (and webhook key.expiring) this many days before each key expires, "
+        "each warning once, e.g. 30, 7, 1. Empty: no expiry warnings.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
     key_rate = forms.CharField(
         label="Request rate per key",
         max_length=20,
@@ -308,10 +317,23 @@ class TenantPolicyForm(ServiceErrorsMixin, forms.Form):
             "leak_policy": tenant.leak_policy,
             "allowed_ips": "\n".join(tenant.allowed_ips or []),
             "key_rate": tenant.key_rate,
+            "expiry_warning_days": ", ".join(str(d) for d in tenant.expiry_warning_days or []),
         }
 
     def clean_allowed_ips(self) -> list[str]:
         return parse_cidrs(_lines(self.cleaned_data["allowed_ips"]))
+
+    def clean_expiry_warning_days(self) -> list[int] | None:
+        if "expiry_warning_days" not in self.data:
+            return None  # a form posted without the field leaves the warnings as they are
+        parts = [p for p in self.cleaned_data["expiry_warning_days"].replace(" ", "").split(",")]
+        try:
+            days = sorted({int(p) for p in parts if p}, reverse=True)
+        except ValueError:
+            raise ValidationError(BAD_WARNING_DAYS) from None
+        if any(not 1 <= d <= 365 for d in days) or len(days) > 5:
+            raise ValidationError(BAD_WARNING_DAYS)
+        return days
 
     def clean_key_rate(self) -> str:
         rate = self.cleaned_data["key_rate"].strip().replace(" ", "")
@@ -327,6 +349,8 @@ class TenantPolicyForm(ServiceErrorsMixin, forms.Form):
         longest, default = data.get("max_key_lifetime_days"), data.get("default_key_lifetime_days")
         if longest is not None and default is not None and default > longest:
             self.add_error("default_key_lifetime_days", DEFAULT_ABOVE_MAX)
+        if data.get("expiry_warning_days", []) is None:
+            data.pop("expiry_warning_days")
         if not data.get("key_approval"):
             # A form posted without the approval section leaves the approval policy as it is.
             for field in ("key_approval", "approval_default_scopes", "approval_expire_days"):

@@ -1,17 +1,16 @@
-"""E-mails about keys: who is told, what they read. Each e-mail is queued on the commit of the
-transaction that recorded its audit event, so a rolled-back change never e-mails anyone and a
-committed one e-mails once.
+"""E-mails about keys: who is told, what they read. Each e-mail is a task enqueued on the commit
+of the transaction that recorded its audit event, so a rolled-back change never e-mails anyone
+and a committed one e-mails once.
 
 An e-mail never holds a token: only the key's name, its hint and links into the portal.
 """
 
-from django.db import transaction
 from django.urls import reverse
 
 from accounts import roles
 from accounts.models import Membership
 from accounts.services import absolute_url
-from common.mail import send_mail
+from common import mail
 from keys.models import ApiKey
 
 
@@ -44,15 +43,11 @@ def key_link(key: ApiKey, page: str = "detail") -> str:
 
 
 def send_on_commit(subject: str, body: str, recipients: list[str]) -> None:
-    """Send one e-mail to ``recipients`` once the current transaction commits.
-
-    ``robust``: a mail server that is down is logged, not raised, so that a cron run or an API
-    response is not turned into a failure after its change has committed.
+    """Send one e-mail to ``recipients`` once the current transaction commits, as a
+    background task (``common.mail``): a cron run or a request never waits on the mail server,
+    and a mail server that is down never turns a committed change into a failure.
     """
-    to = sorted(set(recipients))
-    if not to:
-        return
-    transaction.on_commit(lambda: send_mail(subject, body, None, to), robust=True)
+    mail.send_on_commit(subject, body, recipients, what="a key notification")
 
 
 def _describe(key: ApiKey) -> str:
@@ -81,6 +76,19 @@ def unused_revoked(key: ApiKey, days: int, recipients: list[str]) -> None:
         f"{_describe(key)}Last used: {last}\n\n"
         f"Your tenant's policy revokes keys nobody used for {days} days. If something still\n"
         f"needs this key, issue a new one in the portal:\n\n{key_link(key)}\n",
+        recipients,
+    )
+
+
+def unused_warning(key: ApiKey, days: int, revoke_at, recipients: list[str]) -> None:
+    last = f"{key.last_used_at:%Y-%m-%d}" if key.last_used_at else "never"
+    send_on_commit(
+        f"Keyward: the key “{key.name}” ({key.hint}) will be revoked on {revoke_at:%Y-%m-%d}"
+        " unless it is used",
+        f"{_describe(key)}Last used: {last}\nRevoked on: {revoke_at:%Y-%m-%d %H:%M} UTC\n\n"
+        f"Your tenant's policy revokes keys nobody used for {days} days. If something still\n"
+        f"needs this key, use it before then (any request counts); if nothing does, revoke it\n"
+        f"now:\n\n{key_link(key)}\n",
         recipients,
     )
 

@@ -1,8 +1,11 @@
 import os
 
 import pytest
+from asgiref.local import Local
+from django.core.signals import setting_changed
 from django.db import connection
 from django.db.backends.postgresql.operations import DatabaseOperations
+from django.dispatch import receiver
 
 from tests import factories
 
@@ -64,6 +67,27 @@ def other_tenant(db):
 def owner_client(client, owner):
     factories.verify_session(client, owner)
     return client
+
+
+IMMEDIATE_TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+
+
+@receiver(setting_changed)
+def _reset_task_backends(*, setting, **kwargs):
+    """Django keeps its task backends once built: build them again when a test changes TASKS."""
+    if setting == "TASKS":
+        from django.tasks import task_backends
+
+        task_backends.__dict__.pop("settings", None)
+        task_backends._connections = Local(task_backends.thread_critical)
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_at_once(settings):
+    """Run background tasks (e-mails, webhook deliveries) in the process that enqueues them,
+    when the enqueuing transaction commits: tests/common/test_tasks.py runs the database
+    backend with its worker."""
+    settings.TASKS = IMMEDIATE_TASKS
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ from accounts.models import (
 )
 from accounts.principals import Principal
 from accounts.services.users import absolute_url
-from common.mail import send_mail
+from common import mail
 from common.request import RequestContext
 
 INVITATION_LIFETIME = timedelta(days=7)
@@ -105,15 +105,13 @@ def invitation_create(
         metadata={"role": role},
     )
     link = absolute_url(reverse("accounts:invitation", kwargs={"secret": secret}))
-    transaction.on_commit(
-        lambda: send_mail(
-            f"You are invited to {tenant.name} on Keyward",
-            f"{actor.user.get_full_name()} invited you to join {tenant.name} as {role}.\n\n"
-            f"Accept within {INVITATION_LIFETIME.days} days: {link}\n\n"
-            "If you did not expect this, ignore this e-mail.",
-            None,
-            [email],
-        )
+    mail.send_on_commit(
+        f"You are invited to {tenant.name} on Keyward",
+        f"{actor.user.get_full_name()} invited you to join {tenant.name} as {role}.\n\n"
+        f"Accept within {INVITATION_LIFETIME.days} days: {link}\n\n"
+        "If you did not expect this, ignore this e-mail.",
+        [email],
+        what="an invitation",
     )
     return invitation, link
 

@@ -47,6 +47,7 @@ POLICY_FIELDS = (
     "leak_policy",
     "allowed_ips",
     "key_rate",
+    "expiry_warning_days",
     "key_approval",
     "approval_default_scopes",
     "approval_expire_days",

@@ -46,7 +46,7 @@ from tests import factories
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE_PACKAGES = ("accounts", "keys", "audit", "api", "common", "config")
+SOURCE_PACKAGES = ("accounts", "keys", "audit", "api", "common", "config", "webhooks")
 REGISTRY_FILE = Path("audit", "actions.py")
 NEW_PASSWORD = "a brand new passphrase 77"
 
@@ -575,6 +575,16 @@ def _key_expiry_warning_sent(w: World) -> None:
         call_command("keys_maintain", stdout=StringIO())
 
 
+@scenario("key.unused_warning_sent", actor="system")
+def _key_unused_warning_sent(w: World) -> None:
+    """manage.py keys_maintain (cron) 61 days into a 90-day inactivity policy."""
+    Tenant.objects.filter(pk=w.tenant.pk).update(revoke_unused_after_days=90)
+    key, _ = factories.make_api_key(w.owner_membership, days=365)
+    ApiKey.objects.filter(pk=key.pk).update(created_at=timezone.now() - timedelta(days=61))
+    with w.acting():
+        call_command("keys_maintain", stdout=StringIO())
+
+
 @scenario("key.new_network", actor="system")
 def _key_new_network(w: World) -> None:
     """manage.py keys_maintain (cron) after a key's first request from a second network (its
@@ -869,6 +879,94 @@ def _admin_denied(w: World) -> None:
     with w.acting():
         response = client.get("/admin/", follow=True)
     assert response.status_code == 403
+
+
+# Webhooks
+
+
+def _webhook_endpoint(w: World):
+    """An endpoint of the tenant's, added through the service (loopback allowed for it)."""
+    from webhooks import services as webhook_services
+
+    with override_settings(KEYWARD_WEBHOOKS_ALLOW_LOOPBACK=True, KEYWARD_WEBHOOKS_ALLOW_HTTP=True):
+        endpoint, _ = webhook_services.endpoint_create(
+            actor=Principal.of_membership(w.owner_membership),
+            url="http://127.0.0.1:9/hook",
+            events=["key.issued"],
+        )
+    return endpoint
+
+
+@scenario("webhook.endpoint_created", actor="user")
+def _webhook_endpoint_created(w: World) -> None:
+    """POST /t/<slug>/webhooks/ with a URL and events."""
+    client = w.as_owner()
+    with (
+        w.acting(),
+        override_settings(KEYWARD_WEBHOOKS_ALLOW_LOOPBACK=True, KEYWARD_WEBHOOKS_ALLOW_HTTP=True),
+    ):
+        response = client.post(
+            _url("webhooks:list"), {"url": "http://127.0.0.1:9/hook", "events": ["key.issued"]}
+        )
+    assert response.status_code == 200 and b"whsec_" in response.content
+
+
+@scenario("webhook.endpoint_deleted", actor="user")
+def _webhook_endpoint_deleted(w: World) -> None:
+    """POST /t/<slug>/webhooks/<pk>/delete/."""
+    endpoint = _webhook_endpoint(w)
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(_url("webhooks:delete", pk=endpoint.pk))
+    assert response.status_code == 302
+
+
+@scenario("webhook.secret_rotated", actor="user")
+def _webhook_secret_rotated(w: World) -> None:
+    """POST /t/<slug>/webhooks/<pk>/rotate/."""
+    endpoint = _webhook_endpoint(w)
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(_url("webhooks:rotate", pk=endpoint.pk))
+    assert response.status_code == 200
+
+
+@scenario("webhook.test_sent", actor="user")
+def _webhook_test_sent(w: World) -> None:
+    """POST /t/<slug>/webhooks/<pk>/test/."""
+    endpoint = _webhook_endpoint(w)
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(_url("webhooks:test", pk=endpoint.pk))
+    assert response.status_code == 302
+
+
+@scenario("webhook.endpoint_disabled", actor="system")
+def _webhook_endpoint_disabled(w: World) -> None:
+    """manage.py webhooks_sweep (cron) when an endpoint's deliveries failed for a day."""
+    from webhooks.models import WebhookDelivery, WebhookEndpoint
+
+    endpoint = _webhook_endpoint(w)
+    factories.make_api_key(w.owner_membership)  # key.issued: one outbox row
+    long_ago = timezone.now() - timedelta(days=2)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=long_ago)
+    WebhookDelivery.objects.update(created_at=long_ago, next_attempt_at=long_ago)
+    with w.acting():  # the production default refuses loopback: the attempt fails
+        call_command("webhooks_sweep", stdout=StringIO())
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).disabled_at is not None
+
+
+@scenario("webhook.endpoint_enabled", actor="user")
+def _webhook_endpoint_enabled(w: World) -> None:
+    """POST /t/<slug>/webhooks/<pk>/enable/ for a disabled endpoint."""
+    from webhooks.models import WebhookEndpoint
+
+    endpoint = _webhook_endpoint(w)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(disabled_at=timezone.now())
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(_url("webhooks:enable", pk=endpoint.pk))
+    assert response.status_code == 302
 
 
 # --- Dynamic: each action comes out of its entry point -------------------------------------

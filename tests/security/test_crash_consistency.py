@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.test import override_settings
 from django.utils import timezone
 
 import audit.services
@@ -25,6 +26,9 @@ from keys import services as key_services
 from keys import tokens
 from keys.models import ApiKey
 from tests import factories
+from webhooks import services as webhook_services
+from webhooks.events import EVENTS, FROM_AUDIT
+from webhooks.models import WebhookDelivery
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -59,6 +63,7 @@ def _snapshot() -> dict:
         ),
         "backup_codes": sorted(BackupCode.objects.values_list("id", "digest", "used_at")),
         "events": sorted(AuditEvent.objects.values_list("id", flat=True)),
+        "outbox": sorted(WebhookDelivery.objects.values_list("id", "audit_event_id", "event_type")),
     }
 
 
@@ -84,6 +89,14 @@ class Secrets:
 @pytest.fixture
 def world(tenant, owner):
     owner_membership = tenant.memberships.select_related("tenant", "user").get(role="owner")
+    # A webhook endpoint subscribed to every event: each key or member event below also writes
+    # an outbox row, which must commit with its event or vanish with it.
+    with override_settings(KEYWARD_WEBHOOKS_ALLOW_LOOPBACK=True, KEYWARD_WEBHOOKS_ALLOW_HTTP=True):
+        webhook_services.endpoint_create(
+            actor=Principal.of_membership(owner_membership),
+            url="http://127.0.0.1:9/hook",
+            events=list(EVENTS),
+        )
     member = factories.add_member(tenant, "member")
     key, _ = factories.make_api_key(owner_membership, name="old", scopes=["keys:read"])
     mfa.backup_codes_generate(user=owner)
@@ -267,3 +280,57 @@ def test_a_crash_after_the_event_of_an_invitation_sends_no_link(world, monkeypat
         )
     _assert_nothing_left_behind(before, generated, caplog)
     assert len(generated.values) == 1
+
+
+# --- The webhook outbox ------------------------------------------------------------------------
+
+# The services above whose event a webhook reports.
+WEBHOOK_SERVICES = ["key issue", "key rotate", "key revoke", "member removal"]
+
+
+def _assert_outbox_matches_events() -> None:
+    """No outbox row without its event, and no reported event without its outbox row."""
+    reported = set(
+        AuditEvent.objects.filter(action__in=FROM_AUDIT, outcome="success").values_list(
+            "id", flat=True
+        )
+    )
+    outbox = list(WebhookDelivery.objects.values_list("audit_event_id", flat=True))
+    assert len(outbox) == len(set(outbox))  # one endpoint: one row per event
+    assert set(outbox) == reported
+
+
+@pytest.mark.parametrize("service", WEBHOOK_SERVICES)
+def test_a_crash_writing_the_outbox_row_leaves_neither_change_nor_event(
+    world, service, monkeypatch, caplog
+):
+    before = _snapshot()
+    generated = Secrets(monkeypatch)
+
+    def create(*args, **kwargs):
+        raise InjectedFailure("crash writing the outbox row")
+
+    monkeypatch.setattr(WebhookDelivery.objects, "create", create)
+    with pytest.raises(InjectedFailure):
+        SERVICES[service](world)
+    monkeypatch.undo()
+    _assert_nothing_left_behind(before, generated, caplog)
+    _assert_outbox_matches_events()
+
+
+@pytest.mark.parametrize("injection", INJECTIONS)
+@pytest.mark.parametrize("service", WEBHOOK_SERVICES)
+def test_a_crash_around_the_event_leaves_no_outbox_row(world, service, injection, monkeypatch):
+    INJECTIONS[injection](monkeypatch)
+    with pytest.raises(InjectedFailure):
+        SERVICES[service](world)
+    monkeypatch.undo()
+    _assert_outbox_matches_events()
+
+
+@pytest.mark.parametrize("service", WEBHOOK_SERVICES)
+def test_without_a_crash_each_reported_event_has_its_outbox_row(world, service):
+    before = WebhookDelivery.objects.count()
+    SERVICES[service](world)
+    assert WebhookDelivery.objects.count() > before
+    _assert_outbox_matches_events()
