@@ -12,6 +12,7 @@ service ID or a narrowed key keep what the JWT says until it expires (at most th
 ``max_token_lifetime_minutes``, 15 at most). Introspection answers from the database at once.
 """
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NoReturn
@@ -138,6 +139,30 @@ class JWTCredential:
         }
 
 
+MAX_VERIFIED = 10_000
+_verified_tokens: dict[tuple[str, str], jwts.Claims] = {}
+
+
+def _verified(raw: str, issuer: str) -> jwts.Claims:
+    """Return the claims of a JWT for Keyward (signature checked once per process and token, as
+    a JWT cannot change; its expiry checked on every use)."""
+    claims = _verified_tokens.get((raw, issuer))
+    if claims is None:
+        claims = jwts.verify(raw, issuer=issuer, audience=issuer)
+        if len(_verified_tokens) >= MAX_VERIFIED:
+            _verified_tokens.clear()
+        _verified_tokens[(raw, issuer)] = claims
+    elif claims.exp <= time.time():
+        _verified_tokens.pop((raw, issuer), None)
+        raise jwts.InvalidJWT("expired")
+    return claims
+
+
+def forget_verified() -> None:
+    """Forget the tokens this process verified (tests)."""
+    _verified_tokens.clear()
+
+
 class KeywardJWTAuthentication(BaseAuthentication):
     """Authenticate ``Authorization: Bearer <jwt>`` with a JWT Keyward signed for itself (its
     ``aud`` is Keyward's issuer URL). Anything that is not a JWT is left to
@@ -154,7 +179,7 @@ class KeywardJWTAuthentication(BaseAuthentication):
         context = context_of(request)
         issuer = issuer_of(request)
         try:
-            claims = jwts.verify(raw, issuer=issuer, audience=issuer)
+            claims = _verified(raw, issuer)
         except jwts.InvalidJWT as invalid:
             self._fail(request, context.ip, invalid.reason, guess=invalid.reason != "expired")
         revoked = revocation.is_revoked(claims.jti, claims.key_id)

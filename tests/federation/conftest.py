@@ -2,7 +2,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from federation import revocation, signing
+from federation import authentication, revocation, signing
 from tests import factories
 
 GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -14,9 +14,11 @@ ISSUER = "http://testserver"
 def _fresh_federation_state():
     signing.forget()
     revocation.forget()
+    authentication.forget_verified()
     yield
     signing.forget()
     revocation.forget()
+    authentication.forget_verified()
 
 
 def exchange(client, subject_token, /, **form):

@@ -122,6 +122,17 @@ def test_an_expired_jwt_is_refused(client, owner_key, monkeypatch):
     assert client.get("/api/v1/whoami/", **_bearer(token)).status_code == 401
 
 
+def test_a_jwt_used_before_still_expires(client, owner_key, monkeypatch):
+    from federation import authentication
+
+    _, plaintext = owner_key
+    token = jwt_for(client, plaintext)
+    assert client.get("/api/v1/whoami/", **_bearer(token)).status_code == 200
+    later = time.time() + 15 * 60 + 1
+    monkeypatch.setattr(authentication.time, "time", lambda: later)
+    assert client.get("/api/v1/whoami/", **_bearer(token)).status_code == 401
+
+
 class _FrozenDatetime:
     """What PyJWT reads as now (``datetime.now(tz=UTC)``), moved to ``at``."""
 
