@@ -111,7 +111,8 @@ def test_edit_a_key_narrow_at_once_on_a_phone(live_server, page):
     page.set_viewport_size(PHONE)
     _log_in(page, base, alice.user)
     expect(page).to_have_url(_path_is("/t/acme/"))
-    page.goto(base + f"/t/acme/keys/{key.pk}/edit/")
+    page.goto(base + f"/t/acme/keys/{key.pk}/")
+    page.get_by_role("link", name="Edit", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Edit key “ci”")
     page.get_by_label("Name").fill("ci runner")
     page.get_by_label("Description").fill("GitHub Actions in the api repo")
@@ -122,6 +123,8 @@ def test_edit_a_key_narrow_at_once_on_a_phone(live_server, page):
     page.get_by_role("button", name="Save changes").click()
     expect(page).to_have_url(_path_is(f"/t/acme/keys/{key.pk}/"))
     expect(page.get_by_role("status")).to_contain_text("Key “ci runner” saved.")
+    expect(page.locator("dl.facts")).to_contain_text("GitHub Actions in the api repo")
+    expect(page.locator("dl.facts")).to_contain_text("120/min")
     key.refresh_from_db()
     assert key.scopes == ["keys:read"] and key.rate == "120/min"
     response = _whoami(page, base, token)
