@@ -12,7 +12,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.base import KeywardApiView
+from api.middleware import audit_unavailable
 from api.schema import responses
+from audit.services import AuditUnavailable
 from common.request import context_of
 from federation import services, signing
 from federation.authentication import issuer_of
@@ -105,6 +107,9 @@ class TokenExchangeApi(_OAuthView):
             )
         except services.OAuthError as error:
             return _oauth_error(error)
+        except AuditUnavailable:
+            # SECURITY: no token leaves unless its exchange is in the audit log.
+            return audit_unavailable()
         body = {
             "access_token": exchanged.access_token,
             "issued_token_type": JWT_TYPE,

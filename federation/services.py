@@ -15,7 +15,7 @@ from django.utils import timezone
 import audit
 from accounts.models import Membership
 from audit.actions import Outcome
-from audit.services import Actor
+from audit.services import Actor, record_request
 from common.request import RequestContext
 from federation import conf, revocation
 from federation import tokens as jwts
@@ -97,6 +97,21 @@ def check_audience(audience: str | None, issuer: str) -> str:
     return audience
 
 
+def record_exchange(action: str, *, actor, tenant, target, context, metadata, outcome=None):
+    """Commit an exchange's event before the answer leaves, as an API request's is (it changes
+    no row: KEYWARD_AUDIT_SYNCHRONOUS_COMMIT applies); raise AuditUnavailable (the view
+    answers 503 and hands out no token) when it cannot be."""
+    record_request(
+        action,
+        actor=actor,
+        tenant=tenant,
+        target=target,
+        outcome=outcome or Outcome.SUCCESS,
+        context=context,
+        metadata=metadata,
+    )
+
+
 def _refused(error: OAuthError, *, context: RequestContext, key=None, guess: bool = False):
     """Record a refused exchange (unless the address is refused already), then raise it.
 
@@ -109,16 +124,15 @@ def _refused(error: OAuthError, *, context: RequestContext, key=None, guess: boo
         refusal = OAuthError("slow_down", TOO_MANY_FAILURES, status=429)
         refusal.retry_after = blocked
         raise refusal
-    with transaction.atomic():
-        audit.record(
-            "token.exchange_refused",
-            actor=key if key is not None else Actor.anonymous(context.user_agent),
-            tenant=key.tenant if key is not None else None,
-            target=key,
-            outcome=Outcome.DENIED,
-            context=context,
-            metadata={"reason": error.reason},
-        )
+    record_exchange(
+        "token.exchange_refused",
+        actor=key if key is not None else Actor.anonymous(context.user_agent),
+        tenant=key.tenant if key is not None else None,
+        target=key,
+        outcome=Outcome.DENIED,
+        context=context,
+        metadata={"reason": error.reason},
+    )
     raise error
 
 
@@ -191,21 +205,20 @@ def token_exchange(
         allowed_ips=key.allowed_ips,
         now=now.timestamp(),
     )
-    with transaction.atomic():
-        audit.record(
-            "token.exchanged",
-            actor=key,
-            tenant=key.tenant,
-            target=key,
-            context=context,
-            metadata={
-                "jti": claims["jti"],
-                "key_id": key.pk,
-                "aud": audience,
-                "scope": claims["scope"],
-                "expires_in": lifetime,
-            },
-        )
+    record_exchange(
+        "token.exchanged",
+        actor=key,
+        tenant=key.tenant,
+        target=key,
+        context=context,
+        metadata={
+            "jti": claims["jti"],
+            "key_id": key.pk,
+            "aud": audience,
+            "scope": claims["scope"],
+            "expires_in": lifetime,
+        },
+    )
     mark_used(key, context.ip)
     return Exchanged(token, lifetime, claims["scope"], claims)
 

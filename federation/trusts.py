@@ -290,6 +290,7 @@ def id_token_exchange(
         check_audience,
         lifetime_seconds,
         narrow_scopes,
+        record_exchange,
     )
 
     blocked = failures.blocked_for(context.ip)
@@ -325,37 +326,37 @@ def id_token_exchange(
         client_id=f"trust:{trust.pk}",
         lifetime=lifetime,
     )
-    with transaction.atomic():
-        audit.record(
-            "token.exchanged",
-            actor=service_id,
-            tenant=tenant,
-            target=trust,
-            context=context,
-            metadata={
-                "jti": minted["jti"],
-                "trust_id": trust.pk,
-                "issuer": trust.issuer,
-                "subject": str(claims["sub"])[:300],
-                "aud": audience,
-                "scope": minted["scope"],
-                "expires_in": lifetime,
-            },
-        )
+    record_exchange(
+        "token.exchanged",
+        actor=service_id,
+        tenant=tenant,
+        target=trust,
+        context=context,
+        metadata={
+            "jti": minted["jti"],
+            "trust_id": trust.pk,
+            "issuer": trust.issuer,
+            "subject": str(claims["sub"])[:300],
+            "aud": audience,
+            "scope": minted["scope"],
+            "expires_in": lifetime,
+        },
+    )
     return Exchanged(token, lifetime, minted["scope"], minted)
 
 
 def _record_refusal(reason: str, trust: WorkloadTrust | None, context) -> None:
-    with transaction.atomic():
-        audit.record(
-            "token.exchange_refused",
-            actor=Actor.anonymous(context.user_agent),
-            tenant=trust.service_id.tenant if trust is not None else None,
-            target=trust,
-            outcome=Outcome.DENIED,
-            context=context,
-            metadata={"reason": reason, "subject_token_type": "id_token"},
-        )
+    from federation.services import record_exchange
+
+    record_exchange(
+        "token.exchange_refused",
+        actor=Actor.anonymous(context.user_agent),
+        tenant=trust.service_id.tenant if trust is not None else None,
+        target=trust,
+        outcome=Outcome.DENIED,
+        context=context,
+        metadata={"reason": reason, "subject_token_type": "id_token"},
+    )
 
 
 def trust_still_usable(claims: jwts.Claims) -> bool:

@@ -159,3 +159,18 @@ def test_a_json_body_is_accepted_too(client, owner_key):
         "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
     }
     assert client.post("/oauth/token", body, content_type="application/json").status_code == 200
+
+
+def test_no_token_leaves_when_its_exchange_cannot_be_audited(client, owner_key, monkeypatch):
+    from django.db import DatabaseError
+
+    from audit import writer
+
+    def broken(event, condition=None):
+        raise DatabaseError("the audit table is unreachable")
+
+    monkeypatch.setattr(writer, "write_now", broken)
+    _, plaintext = owner_key
+    response = exchange(client, plaintext)
+    assert response.status_code == 503 and b"access_token" not in response.content
+    assert response.json()["code"] == "audit_unavailable"
