@@ -16,9 +16,23 @@ from django_otp.oath import TOTP
 from accounts import crypto
 
 SEED_BYTES = 20  # as django-otp's TOTPDevice (160 bits, RFC 4226's recommendation)
+# Consecutive wrong codes a device takes before django-otp's doubling delay starts: a typo and
+# the right code a second later is no 429. The account's back-off (accounts/lockout.py: 5 a
+# minute, 20 an hour, 50 a day, a lock at 100) bounds guessing whatever the device allows.
+FREE_FAILURES = 3
 
 
-class AuthenticatorDevice(TimestampMixin, ThrottlingMixin, Device):
+class FirstFailuresFree:
+    """django-otp's throttling (delays of 4, 8, 16… seconds), from the FREE_FAILURES-th
+    consecutive failure on; the ones before wait for nothing."""
+
+    def verify_is_allowed(self):
+        if self.throttling_failure_count < FREE_FAILURES:
+            return Device.verify_is_allowed(self)
+        return super().verify_is_allowed()
+
+
+class AuthenticatorDevice(TimestampMixin, FirstFailuresFree, ThrottlingMixin, Device):
     """A TOTP authenticator app whose seed is stored encrypted (``accounts/crypto.py``).
 
     Same behaviour as django-otp's ``TOTPDevice`` (step 30 s, t0 0, 6 digits, tolerance 1, drift
@@ -135,7 +149,7 @@ def normalize_backup_code(code: str) -> str:
     return "".join(ch for ch in code.lower() if ch in BACKUP_CODE_ALPHABET)
 
 
-class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
+class BackupCodeDevice(TimestampMixin, FirstFailuresFree, ThrottlingMixin, Device):
     """Single-use backup codes, stored only as keyed digests (unlike django-otp's static ones)."""
 
     def get_throttle_factor(self) -> int:

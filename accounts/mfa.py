@@ -272,18 +272,22 @@ If this was not you, someone has your password and a second factor: reset your p
 """
 
 
+def absolute(url_name: str) -> str:
+    """Return the absolute URL of a portal page, for e-mails (KEYWARD_BASE_URL)."""
+    return conf.settings.BASE_URL.rstrip("/") + reverse(url_name)
+
+
 def factor_changed_notify(*, user: User, change: str, what: str) -> None:
     """E-mail ``user``, once the transaction commits, that a factor was added or removed."""
     from accounts import lockout  # lockout imports this module
 
-    base = conf.settings.BASE_URL.rstrip("/")
     body = FACTOR_MAIL_BODY % {
         "what_cap": what[:1].upper() + what[1:],
         "change": change,
         "preposition": "to" if change == "added" else "from",
         "email": user.email,
-        "reset_url": base + reverse("accounts:password_reset"),
-        "security_url": base + reverse("accounts:security"),
+        "reset_url": absolute("accounts:password_reset"),
+        "security_url": absolute("accounts:security"),
     }
     message = EmailMessage(FACTOR_MAIL_SUBJECT[change], body, None, [user.email])
     transaction.on_commit(

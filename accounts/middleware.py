@@ -10,6 +10,7 @@ from django.utils.http import urlencode
 
 import audit
 from accounts import conf
+from accounts.services import sessions
 from common.request import context_of
 
 STARTED_KEY = "keyward_started_at"
@@ -77,11 +78,20 @@ class SessionLifetimeMiddleware:
 
     @staticmethod
     def _next_step(request) -> str:
-        from accounts.mfa import has_confirmed_totp
+        from accounts.mfa import has_second_factor
 
+            if (
+                sessions.session_track(
+                    user=user, session=request.session, context=context_of(request)
+                )
+                is None
+            ):  # ended from the account security page (by its owner)
+                logout(request)
+                messages.info(request, SESSION_ENDED)
+                return redirect(f"{reverse('accounts:login')}?{urlencode({'next': path})}")
         query = urlencode({"next": request.get_full_path()})
         if not request.user.is_authenticated:
             return f"{reverse('accounts:login')}?{query}"
-        if has_confirmed_totp(request.user):
+        if has_second_factor(request.user):
             return f"{reverse('accounts:mfa_verify')}?{query}"
         return reverse("accounts:mfa_enrol")

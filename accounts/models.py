@@ -269,6 +269,31 @@ class Invitation(models.Model):
         return self.email
 
 
+class UserSession(models.Model):
+    """A signed-in browser of a person, for the account security page: where from, on what,
+    when last seen. ``stored_key`` is what ``django_session`` holds for it (a digest of the
+    session key, ``common/sessions.py``), never the key; the session keeps this row's id."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="portal_sessions")
+    stored_key = models.CharField(max_length=40, unique=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    audit_kind = "session"
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-last_seen_at"], name="user_session_seen")]
+
+    def __str__(self) -> str:
+        return f"session of {self.user_id} from {self.ip or '-'}"
+
+    @property
+    def label(self) -> str:
+        return f"session {self.pk}"
+
+
 # Second-factor devices live in accounts/devices.py; the app's models are all importable here.
 from accounts.devices import (  # noqa: E402, F401
     BACKUP_CODE_ALPHABET,

@@ -1,7 +1,11 @@
 """Reads: tenant-scoped (the only code that turns a role into a filter), and a person's own."""
 
+from datetime import timedelta
+
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404
+from django.utils import timezone
 from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts import roles
@@ -14,6 +18,7 @@ from accounts.models import (
     User,
 )
 from accounts.principals import Principal
+from audit.models import AuditEvent
 
 NOT_ALLOWED = "Your role does not allow this."
 
@@ -104,8 +109,46 @@ def authenticator_get(user: User, pk: int) -> AuthenticatorDevice:
 
 def backup_codes_remaining(user: User) -> int:
     """Return how many of the user's backup codes are unused (0 if none were made)."""
+    return backup_codes_left(user)[0]
+
+
+def backup_codes_left(user: User) -> tuple[int, int]:
+    """Return (unused, made) of the user's current backup codes: "7 of 10"."""
     device = BackupCodeDevice.objects.filter(user=user).first()
-    return device.remaining if device is not None else 0
+    if device is None:
+        return 0, 0
+    return device.remaining, device.codes.count()
+
+
+SECURITY_LOG_DAYS = 90
+SECURITY_LOG_LIMIT = 200
+
+
+SECURITY_LOG_KEY_ACTIONS = ("key.issued", "key.rotated", "key.revoked", "key.updated")
+
+
+def security_log(user: User, now=None):
+    """Return the person's own security events of the last SECURITY_LOG_DAYS, newest first (at
+    most SECURITY_LOG_LIMIT): sign-ins and failures, factor, password and session changes (the
+    installation-wide events about them), and the keys they issued, rotated, edited or revoked
+    in their tenants. Both halves are index scans (``audit_tenant_target``,
+    ``audit_tenant_action_id``); requests made with keys are left out."""
+    now = now or timezone.now()
+    pk = str(user.pk)
+    about_them = Q(tenant__isnull=True, target_kind="user", target_id=pk)
+    their_keys = Q(
+        tenant__in=Membership.objects.filter(user=user).values("tenant_id"),
+        action__in=SECURITY_LOG_KEY_ACTIONS,
+        actor_kind="user",
+        actor_id=pk,
+    )
+    return (
+        AuditEvent.objects.filter(
+            about_them | their_keys, occurred_at__gte=now - timedelta(days=SECURITY_LOG_DAYS)
+        )
+        .select_related("tenant")
+        .order_by("-occurred_at", "-id")[:SECURITY_LOG_LIMIT]
+    )
 
 
 def passkey_list(user: User):

@@ -5,10 +5,22 @@
 ``otp_verification_failed`` from django-otp. They carry the request; the events take its context.
 """
 
+from django.core.mail import EmailMessage
+from django.db import transaction
+
 import audit
-from accounts import lockout
+from accounts import lockout, mfa
 from accounts.models import User
 from common.request import context_of
+
+KEY_MAIL_SUBJECT = "A new API key was created with your Keyward account"
+KEY_MAIL_BODY = """\
+A new API key, %(key)s, was created with your Keyward account %(email)s in %(tenant)s, from
+%(ip)s.
+
+If this was not you, revoke the key and change your password; your security log lists what
+your account did: %(log_url)s
+"""
 
 
 def _context(request):
@@ -48,3 +60,25 @@ def code_refused(sender, user, request=None, device=None, factor=None, reason=No
     elif device is not None and not device.confirmed:
         metadata = {"device": "totp (enrolment)"}
     lockout.code_failed(user=user, context=_context(request), metadata=metadata)
+
+
+def key_issued_notify(sender, event, **kwargs) -> None:
+    """E-mail the person whose account issued a key (``key.issued`` by a user), once the
+    transaction commits: a key made with a stolen session does not go unnoticed. The e-mail
+    names the key, never its token (the event holds none)."""
+    if event.action != "key.issued" or event.actor_kind != "user":
+        return
+    user = User.objects.filter(pk=event.actor_id).only("email").first()
+    if user is None:
+        return
+    body = KEY_MAIL_BODY % {
+        "key": event.target_label or "(unnamed)",
+        "email": user.email,
+        "tenant": event.tenant.name if event.tenant_id else "Keyward",
+        "ip": event.ip or "an unknown address",
+        "log_url": mfa.absolute("accounts:security_log"),
+    }
+    message = EmailMessage(KEY_MAIL_SUBJECT, body, None, [user.email])
+    transaction.on_commit(
+        lambda: lockout.send_off_request(message.send, what="a new key notice"), robust=True
+    )

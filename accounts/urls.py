@@ -53,6 +53,17 @@ urlpatterns = [
         name="backup_codes_regenerate",
     ),
     path(
+        "account/security/sessions/<int:pk>/end/",
+        security.session_end_view,
+        name="session_end",
+    ),
+    path(
+        "account/security/sessions/end-others/",
+        security.session_end_others_view,
+        name="session_end_others",
+    ),
+    path("account/security/log/", security.security_log_view, name="security_log"),
+    path(
         "account/security/authenticators/<int:pk>/remove/",
         security.totp_remove_view,
         name="totp_remove",

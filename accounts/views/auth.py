@@ -23,6 +23,7 @@ from accounts.decorators import mark_sudo, sudo_required
 from accounts.forms import CodeForm, EnrolForm, LoginForm
 from accounts.models import AuthenticatorDevice, BackupCodeDevice, User
 from accounts.passkeys import webauthn_config
+from accounts.services.sessions import session_forget, session_rekeyed
 from accounts.views.security import backup_codes_page
 from common.http import no_store
 from common.request import context_of
@@ -72,6 +73,7 @@ def finish_verification(request, device) -> None:
     passkey), rotate its key, start sudo mode."""
     otp_login(request, device)
     request.session.cycle_key()  # SECURITY: django-otp's login() does not
+    session_rekeyed(request.session)
     mark_sudo(request, passkey=mfa.device_kind(device) == "passkey")
     lockout.auth_success_reset(request.user)
 
@@ -144,6 +146,7 @@ def logout_view(request):
         audit.record(
             "auth.logged_out", actor=request.user, target=request.user, context=context_of(request)
         )
+    session_forget(request.session)
     logout(request)  # SECURITY: flushes the session and gives a new key
     messages.info(request, "You have logged out.")
     return redirect("accounts:login")
@@ -202,6 +205,7 @@ def _enrol_page(request, form, device: AuthenticatorDevice, *, adding: bool, sta
         "form": form,
         "qr": segno.make(device.config_url, error="m").svg_data_uri(scale=5, border=2),
         "setup_key": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        "setup_key_raw": secret,  # what the copy button copies: no spaces
         "adding": adding,
         "next": _safe_next(request, ""),
     }

@@ -19,7 +19,15 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
 
 from accounts import services as account_services
-from accounts.models import AuthenticatorDevice, Invitation, Membership, ServiceID, Tenant, User
+from accounts.models import (
+    AuthenticatorDevice,
+    Invitation,
+    Membership,
+    ServiceID,
+    Tenant,
+    User,
+    UserSession,
+)
 from accounts.principals import Principal
 from audit.models import AuditEvent
 from keys.models import ApiKey
@@ -41,6 +49,7 @@ SEGMENT_KINDS = {
     "audit": "audit_event",
     "authenticators": "totp_device",
     "passkeys": "passkey",
+    "sessions": "user_session",
 }
 # The rows an API listing returns, by its last path segment (None: not a listing).
 LISTING_KINDS = {
@@ -253,6 +262,9 @@ class World:
             ],
             "totp_device": lambda: [AuthenticatorDevice.objects.filter(user=self.owner.user).get()],
             "passkey": lambda: [make_passkey(self.owner.user)],
+            "user_session": lambda: [
+                UserSession.objects.get_or_create(user=self.owner.user, stored_key="0" * 40)[0]
+            ],
         }
         if kind not in builders:
             pytest.fail(f"add a builder for {kind} objects to tests/security/surface.py")
