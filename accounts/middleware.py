@@ -70,6 +70,15 @@ class SessionLifetimeMiddleware:
                 return redirect(f"{reverse('accounts:login')}?{urlencode({'next': path})}")
             if now - seen > 30 or SEEN_KEY not in request.session:
                 request.session[SEEN_KEY] = now
+            if (
+                sessions.session_track(
+                    user=user, session=request.session, context=context_of(request)
+                )
+                is None
+            ):  # ended from the account security page (by its owner)
+                logout(request)
+                messages.info(request, SESSION_ENDED)
+                return redirect(f"{reverse('accounts:login')}?{urlencode({'next': path})}")
         if not path.startswith(OPEN_PREFIXES) and not (
             user.is_authenticated and user.is_verified()
         ):
@@ -80,15 +89,6 @@ class SessionLifetimeMiddleware:
     def _next_step(request) -> str:
         from accounts.mfa import has_second_factor
 
-            if (
-                sessions.session_track(
-                    user=user, session=request.session, context=context_of(request)
-                )
-                is None
-            ):  # ended from the account security page (by its owner)
-                logout(request)
-                messages.info(request, SESSION_ENDED)
-                return redirect(f"{reverse('accounts:login')}?{urlencode({'next': path})}")
         query = urlencode({"next": request.get_full_path()})
         if not request.user.is_authenticated:
             return f"{reverse('accounts:login')}?{query}"
