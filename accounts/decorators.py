@@ -95,14 +95,59 @@ def _same_site_referer(request) -> str:
 def sudo_detour(request):
     """Send the user to verify a second factor, then back: for views that need sudo only for
     some requests (creating, not listing; enabling, not disabling)."""
-    # A POST cannot be replayed after the detour: send the user back to the page they were on.
+    # A POST cannot be replayed after the detour: send the user back to the page they were on,
+    # where the form comes back filled in (stash_posted_form).
     back = request.get_full_path() if request.method == "GET" else _same_site_referer(request)
     if not back.startswith("/") and not back.startswith(conf.settings.BASE_URL):
         back = reverse("accounts:home")
+    if request.method == "POST" and back.startswith("/"):
+        stash_posted_form(request, back)
     query = {"next": back}
     if passkey_required(request):
         query["passkey"] = "1"
     return redirect(f"{reverse('accounts:sudo')}?{urlencode(query)}")
+
+
+# What a form posted when sudo had run out, kept in the session (never secrets) until the page
+# it came from is shown again after the verification: it comes back filled in, not empty.
+SUDO_FORM_SESSION_KEY = "keyward_sudo_form"
+SUDO_FORM_KEPT_SECONDS = 15 * 60
+FORM_KEPT = "Confirm it is you to go on: what you entered is kept and comes back afterwards."
+FORM_RESTORED = "You confirmed it is you: your entries are back. Check them and submit again."
+# SECURITY: a field whose name says it holds a secret is never kept (nor the CSRF token).
+_SECRET_FIELDS = ("password", "token", "secret", "code", "otp", "csrf")
+
+
+def stash_posted_form(request, back: str) -> None:
+    """Keep what ``request`` posted for the page ``back`` (a path), without secret fields."""
+    data = {
+        name: values
+        for name, values in request.POST.lists()
+        if not any(word in name.lower() for word in _SECRET_FIELDS)
+    }
+    if not data:
+        return
+    path = urlsplit(back).path
+    request.session[SUDO_FORM_SESSION_KEY] = {"path": path, "data": data, "at": time.time()}
+    messages.info(request, FORM_KEPT)
+
+
+def restore_posted_form(request, form_class) -> dict | None:
+    """Return, once, what a ``form_class`` form of this page posted before a sudo detour (as
+    ``initial`` data: a list for a field posted several times), or None. Only on a GET of the
+    same path, within SUDO_FORM_KEPT_SECONDS, once sudo is fresh."""
+    kept = request.session.get(SUDO_FORM_SESSION_KEY)
+    if request.method != "GET" or not kept or kept.get("path") != request.path:
+        return None
+    if not sudo_fresh(request):
+        return None  # still on the way: keep it for after the verification
+    del request.session[SUDO_FORM_SESSION_KEY]
+    fields = form_class.base_fields
+    data = {name: values for name, values in kept["data"].items() if name in fields}
+    if not data or time.time() - kept.get("at", 0) > SUDO_FORM_KEPT_SECONDS:
+        return None
+    messages.info(request, FORM_RESTORED)
+    return {name: values if len(values) > 1 else values[0] for name, values in data.items()}
 
 
 def passkey_enrolment_detour(request):

@@ -70,6 +70,10 @@ class KeywardPasswordResetForm(PasswordResetForm):
     tell whether the address has an account.
     """
 
+    email = forms.EmailField(
+        label="E-mail", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+
     def get_users(self, email):
         users = [
             u
@@ -116,11 +120,15 @@ def add_errors(form: forms.Form, error: ValidationError) -> None:
 
 class InviteForm(forms.Form):
     email = forms.EmailField(label="E-mail")
-    role = forms.ChoiceField(label="Role")
+    role = forms.ChoiceField(label="Role", widget=forms.RadioSelect)
 
     def __init__(self, *args, actor_role: str, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = role_choices(actor_role)
+        # Each role with what it may do, so that the inviter knows what they grant.
+        self.fields["role"].choices = [
+            (value, f"{label}: {roles.describe(value)}")
+            for value, label in role_choices(actor_role)
+        ]
         self.fields["role"].initial = roles.Role.MEMBER
 
 

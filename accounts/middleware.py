@@ -29,6 +29,7 @@ OPEN_PREFIXES = (
     "/readyz",
     "/metrics",
     "/static/",
+    "/favicon.ico",
     "/api/",
     "/admin/",
     "/oauth/",  # token exchange, introspection, revocation: no session, their own credentials
@@ -46,7 +47,16 @@ class SessionLifetimeMiddleware:
     def __call__(self, request):
         path = request.path_info
         if path.startswith(
-            ("/static/", "/healthz", "/readyz", "/metrics", "/api/", "/oauth/", "/.well-known/")
+            (
+                "/static/",
+                "/favicon.ico",
+                "/healthz",
+                "/readyz",
+                "/metrics",
+                "/api/",
+                "/oauth/",
+                "/.well-known/",
+            )
         ):
             return self.get_response(request)
         user = request.user

@@ -59,6 +59,15 @@ _CEILINGS: dict[str, frozenset[str]] = {
 ASSIGNABLE_WITHOUT_OWNERSHIP = (Role.ADMIN, Role.MEMBER, Role.AUDITOR)
 
 
+def describe(role: str) -> str:
+    """Return what ``role`` may do, in words (from its actions), for the invite form."""
+    allowed = _ACTIONS.get(role, frozenset())
+    if allowed == frozenset(Action.values):
+        return "Everything, including owners and the tenant's key policy."
+    words = [label for value, label in Action.choices if value in allowed]
+    return "; ".join([words[0], *(w[0].lower() + w[1:] for w in words[1:])]) + "."
+
+
 def may(role: str, action: str) -> bool:
     """Return whether ``role`` is allowed to perform ``action``."""
     return action in _ACTIONS.get(role, frozenset())

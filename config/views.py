@@ -1,8 +1,11 @@
-"""Probes for load balancers: no authentication, no session."""
+"""Probes for load balancers: no authentication, no session. And /favicon.ico."""
 
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.templatetags.static import static
+from django.utils.cache import patch_cache_control
 
 from audit import conf as audit_conf
 from common import conf
@@ -70,3 +73,11 @@ def readyz(request):
     if degraded:
         return JsonResponse({"status": "ok", "degraded": degraded})
     return JsonResponse({"status": "ok"})
+
+
+def favicon(request):
+    """Send /favicon.ico (asked for by browsers and tools that read no <link rel="icon">) to the
+    static file, which whitenoise serves with its hashed name in production."""
+    response = redirect(static("favicon.ico"))
+    patch_cache_control(response, public=True, max_age=86400)
+    return response

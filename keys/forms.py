@@ -85,6 +85,15 @@ def _end_of_day_utc(day) -> datetime:
     return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
 
 
+def _preset_label(label: str, is_default: bool, now: datetime, days: int) -> str:
+    """'30 days (tenant default): until 2027-01-01 14:05 UTC', the expiry the key would get."""
+    default = " (tenant default)" if is_default else ""
+    try:
+        return f"{label}{default}: until {now + timedelta(days=days):%Y-%m-%d %H:%M} UTC"
+    except OverflowError:  # a default lifetime set in the admin, past year 9999
+        return f"{label}{default}"
+
+
 class KeyIssueForm(ServiceErrorsMixin, forms.Form):
     """Name, expiry, scopes and allowed networks of a new key; ``expires_at`` once cleaned."""
 
@@ -132,8 +141,7 @@ class KeyIssueForm(ServiceErrorsMixin, forms.Form):
         if default not in days and default <= lifetime:
             days[default] = f"{default} days"
         choices = [
-            (str(d), f"{days[d]} (tenant default)" if d == default else days[d])
-            for d in sorted(days)
+            (str(d), _preset_label(days[d], d == default, self.now, d)) for d in sorted(days)
         ]
         choices.append((CUSTOM, "Custom date"))
         if tenant.allow_non_expiring_keys:

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import roles, selectors, services
-from accounts.decorators import sudo_required, tenant_view
+from accounts.decorators import restore_posted_form, sudo_required, tenant_view
 from accounts.forms import (
     AcceptInvitationForm,
     InviteForm,
@@ -58,7 +58,8 @@ def _members_page(request, *, invite_form=None, status=200):
         "members": members,
         "invitations": selectors.invitation_list(request.principal) if manage else [],
         "can_manage": manage,
-        "invite_form": invite_form or InviteForm(actor_role=role),
+        "invite_form": invite_form
+        or InviteForm(initial=restore_posted_form(request, InviteForm), actor_role=role),
         "role_choices": role_choices(role),
     }
     return render(request, "accounts/membership_list.html", context, status=status)

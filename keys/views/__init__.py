@@ -1,6 +1,7 @@
 """Portal pages for keys: list, issue (one-time page), detail, revoke, rotate; tenant key policy;
 a service ID's page and a member's removal, which list the keys concerned."""
 
+import secrets
 from datetime import timedelta
 
 from django.contrib import messages
@@ -14,7 +15,7 @@ from django.views.decorators.http import require_POST
 from accounts import roles
 from accounts import selectors as account_selectors
 from accounts import services as account_services
-from accounts.decorators import sudo_required, tenant_view
+from accounts.decorators import restore_posted_form, sudo_required, tenant_view
 from common.http import no_store
 from common.request import context_of
 from keys import forms, selectors, services
@@ -94,9 +95,47 @@ def key_list_view(request):
     )
 
 
+# A form that creates a token carries a random "once" value; the session keeps which key each
+# one created (never the token), so that reloading the one-time page, which posts the form again,
+# answers "this token was shown once" instead of a refused form.
+SHOWN_ONCE_SESSION_KEY = "keyward_shown_once"
+SHOWN_ONCE_KEPT = 20
+
+
+def _once(request) -> str:
+    posted = request.POST.get("once", "") if request.method == "POST" else ""
+    return posted[:64] or secrets.token_urlsafe(16)
+
+
+def _already_shown(request, once: str):
+    """Return the page for a form posted again after its token was shown, or None."""
+    if request.method != "POST":
+        return None
+    pk = request.session.get(SHOWN_ONCE_SESSION_KEY, {}).get(once)
+    if pk is None:
+        return None
+    key = selectors.key_list(request.principal).filter(pk=pk).first()
+    return no_store(render(request, "keys/apikey_shown_once.html", {"key": key}))
+
+
+def _remember_shown(request, once: str, key) -> None:
+    shown = dict(request.session.get(SHOWN_ONCE_SESSION_KEY, {}))
+    shown[once] = key.pk
+    # Not list(): keys/views/list.py (a submodule) shadows the builtin in this package.
+    request.session[SHOWN_ONCE_SESSION_KEY] = dict([*shown.items()][-SHOWN_ONCE_KEPT:])
+
+
 def _issue(request, *, owner, owner_role: str, back: str, service_id=None):
     """Show the issue form; on a valid POST issue the key and answer with the one-time page."""
-    form = forms.KeyIssueForm(_posted(request), tenant=request.tenant, owner_role=owner_role)
+    once = _once(request)
+    if (shown := _already_shown(request, once)) is not None:
+        return shown
+    form = forms.KeyIssueForm(
+        _posted(request),
+        initial=restore_posted_form(request, forms.KeyIssueForm),
+        tenant=request.tenant,
+        owner_role=owner_role,
+    )
     issued, result = _submit(
         form,
         lambda: services.key_issue(
@@ -109,8 +148,9 @@ def _issue(request, *, owner, owner_role: str, back: str, service_id=None):
     )
     if issued:
         key, token = result
+        _remember_shown(request, once, key)
         return _created_page(request, key, token, back=back)
-    context = {"form": form, "service_id": service_id, "back": back}
+    context = {"form": form, "service_id": service_id, "back": back, "once": once}
     return no_store(_form_page(request, "keys/apikey_form.html", context))
 
 
@@ -277,7 +317,12 @@ def key_revoke_view(request, pk: int):
 @sudo_required
 def key_rotate_view(request, pk: int):
     key = selectors.key_get(request.principal, pk)
-    form = forms.KeyRotateForm(_posted(request))
+    once = _once(request)
+    if (shown := _already_shown(request, once)) is not None:
+        return shown
+    form = forms.KeyRotateForm(
+        _posted(request), initial=restore_posted_form(request, forms.KeyRotateForm)
+    )
     rotated, result = _submit(
         form,
         lambda: services.key_rotate(
@@ -289,9 +334,10 @@ def key_rotate_view(request, pk: int):
     )
     if rotated:
         new, token = result
+        _remember_shown(request, once, new)
         back = _back_to_owner(request, new)
         return _created_page(request, new, token, previous=new.rotated_from, back=back)
-    context = {"key": key, "form": form, "rotatable": key.is_rotatable()}
+    context = {"key": key, "form": form, "rotatable": key.is_rotatable(), "once": once}
     return _form_page(request, "keys/apikey_rotate.html", context)
 
 
@@ -308,6 +354,7 @@ def _back_to_owner(request, key) -> str:
 @sudo_required
 def tenant_policy_view(request):
     initial = forms.TenantPolicyForm.initial_for(request.tenant)
+    initial.update(restore_posted_form(request, forms.TenantPolicyForm) or {})
     form = forms.TenantPolicyForm(_posted(request), initial=initial)
     saved, _ = _submit(
         form,

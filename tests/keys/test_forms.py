@@ -44,7 +44,9 @@ def test_issue_form_offers_no_expiry_only_when_the_tenant_allows_it():
 def test_issue_form_preselects_the_tenant_default_lifetime():
     form = _issue_form(default_key_lifetime_days=90)
     assert form.fields["expiry"].initial == "90"
-    assert dict(form.fields["expiry"].choices)["90"] == "90 days (tenant default)"
+    assert dict(form.fields["expiry"].choices)["90"] == (
+        f"90 days (tenant default): until {form.now + timedelta(days=90):%Y-%m-%d %H:%M} UTC"
+    )
 
 
 def test_issue_form_offers_a_default_lifetime_that_is_not_a_preset():

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
+from django.urls import reverse
 
-from accounts import services
+from accounts import conf, services
 from accounts.models import Tenant, User
 from audit.services import Actor
 
@@ -17,14 +18,15 @@ class Command(BaseCommand):
                 name="Acme", slug="acme", owner_email=DEMO_EMAIL, actor=Actor.cli("seed_demo")
             )
         out = self.stdout.write
+        login_url = conf.settings.BASE_URL.rstrip("/") + reverse("accounts:login")
         out("")
         out("Keyward demo: tenant Acme (/t/acme/), owner " + DEMO_EMAIL)
         if owner is not None and owner.has_usable_password():
-            out("  Log in at http://127.0.0.1:8000/account/login/ with the password you chose.")
+            out(f"  Log in at {login_url} with the password you chose.")
         else:
             out("  1. Open this one-time link and choose a password (12+ characters):")
             out("     " + services.set_password_link(owner))
-            out("  2. Log in at http://127.0.0.1:8000/account/login/ as " + DEMO_EMAIL)
+            out(f"  2. Log in at {login_url} as {DEMO_EMAIL}")
             out("  3. Scan the QR code with an authenticator app, enter its code,")
             out("     and keep the 10 backup codes somewhere safe.")
         out("  Sent e-mails (invitations, resets) are printed on this console.")
