@@ -378,14 +378,6 @@ def key_list_pending(principal: Principal):
     )
 
 
-def key_get_pending(principal: Principal, pk) -> ApiKey:
-    """Return one key waiting for approval, or raise Http404 (also another tenant's)."""
-    try:
-        return key_list_pending(principal).get(pk=pk)
-    except (ApiKey.DoesNotExist, ValueError, TypeError):
-        raise Http404(NO_SUCH_KEY) from None
-
-
 # --- The keys list: search, filters, sort, tabs, pages ----------------------------------------
 
 KEYS_PER_PAGE = 25

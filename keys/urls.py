@@ -14,7 +14,7 @@ urlpatterns = [
     path("t/<slug:slug>/keys/review/", views.key_review_view, name="review"),
     path("t/<slug:slug>/keys/approvals/", approvals.approval_queue_view, name="approvals"),
     path(
-        "t/<slug:slug>/keys/approvals/<int:pk>/",
+        "t/<slug:slug>/keys/<int:pk>/approval/",
         approvals.approval_decide_view,
         name="approval_decide",
     ),

@@ -25,7 +25,10 @@ def approval_queue_view(request):
 @sudo_required
 def approval_decide_view(request, pk: int):
     principal = request.principal
-    key = selectors.key_get_pending(principal, pk)
+    key = selectors.key_get(principal, pk)  # another tenant's: 404
+    if not key.is_pending or key.revoked_at is not None:
+        messages.info(request, services.NOT_PENDING)  # decided meanwhile, or never asked
+        return redirect("keys:detail", slug=request.tenant.slug, pk=key.pk)
     form = forms.KeyDecisionForm(request.POST if request.method == "POST" else None)
     if form.is_bound and form.is_valid():
         decide = (

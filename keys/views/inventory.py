@@ -2,6 +2,7 @@
 
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from accounts import roles
 from accounts.decorators import tenant_view
@@ -18,7 +19,9 @@ def csv_response(lines, filename: str) -> StreamingHttpResponse:
 
 
 @tenant_view(roles.Action.KEYS_MANAGE_ALL)
+@require_POST
 def key_export_view(request):
+    """POST (CSRF-protected, and it records ``key.inventory_exported``): the CSV download."""
     lines = key_inventory_export(actor=request.principal, context=context_of(request))
     day = timezone.now().strftime("%Y-%m-%d")
     return csv_response(lines, f"keys-{request.tenant.slug}-{day}.csv")

@@ -736,10 +736,10 @@ def _key_approval_digest_sent(w: World) -> None:
 
 @scenario("key.inventory_exported", actor="user")
 def _key_inventory_exported(w: World) -> None:
-    """GET /t/<slug>/keys/export.csv."""
+    """POST /t/<slug>/keys/export.csv."""
     client = w.as_owner()
     with w.acting():
-        response = client.get(_url("keys:export"))
+        response = client.post(_url("keys:export"))
         b"".join(response.streaming_content)
     assert response.status_code == 200
 

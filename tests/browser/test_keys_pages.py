@@ -95,7 +95,7 @@ def test_keys_list_search_tabs_last_used_and_bulk_revoke(live_server, page):
     # The inventory: a CSV download of every key.
     page.set_viewport_size(DESKTOP)
     with page.expect_download() as download:
-        page.get_by_role("link", name="Export all keys (CSV)").click()
+        page.get_by_role("button", name="Export all keys (CSV)").click()
     text = Path(download.value.path()).read_text()
     assert text.splitlines()[0].startswith("id,name,hint,owner,kind,scopes")
     assert "deploy bot" in text and "revoked" in text and deploy_token not in text

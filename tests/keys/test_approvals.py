@@ -182,7 +182,8 @@ def test_the_queue_and_the_decision_page(client, tenant, pending, admin_member):
     assert response.status_code == 302
     key.refresh_from_db()
     assert key.approval == Approval.APPROVED
-    assert client.get(url).status_code == 404  # no longer pending
+    decided = client.get(url)  # no longer pending: back to the key's page, with a word
+    assert decided.status_code == 302 and decided.url.endswith(f"/keys/{key.pk}/")
 
 
 def test_the_decision_page_needs_sudo(client, tenant, pending, admin_member):

@@ -18,6 +18,7 @@ from accounts.principals import Principal
 from accounts.roles import Action
 from api.keys import KeyCreateRefusedApi
 from audit.models import AuditEvent
+from keys.models import ApiKey
 from keys.permissions import required_scopes_for
 from keys.scopes import ceiling_for
 from tests import factories
@@ -183,6 +184,18 @@ CASES = [
         )
         for target in KEY_TARGETS
     ],
+    # Issue 18: edit a key, the keys list's bulk revoke (GET: back to the list), the inventory
+    # download (a POST: it records its event), the approval queue and a decision page.
+    *[Case("keys:edit", "GET", (OWN_OR_ALL,), target) for target in KEY_TARGETS],
+    Case("keys:bulk_revoke", "GET", ((Action.KEYS_MANAGE_ALL, 403),)),
+    Case(
+        "keys:export",
+        "POST",
+        ((Action.KEYS_MANAGE_ALL, 403),),
+        event="key.inventory_exported",
+    ),
+    Case("keys:approvals", "GET", ((Action.KEYS_MANAGE_ALL, 403),)),
+    Case("keys:approval_decide", "GET", ((Action.KEYS_MANAGE_ALL, 403),), "a pending key"),
     # The key review: for those who manage every key, and for auditors.
     Case("keys:review", "GET", (((Action.KEYS_MANAGE_ALL, Action.AUDIT_READ), 403),)),
     Case("keys:service_issue", "GET", (SID_MANAGE,), "a service ID"),
@@ -224,6 +237,8 @@ def acme(db):
     target = factories.add_member(tenant, "member")
     auditor_key, _ = factories.make_api_key(world.auditor, name="auditor key")
     target_key, _ = factories.make_api_key(target, name="target key")
+    pending_key, _ = factories.make_api_key(target, name="pending key")
+    ApiKey.objects.filter(pk=pending_key.pk).update(approval="pending")
     owner_invitation, _ = account_services.invitation_create(
         actor=Principal.of_membership(world.owner), email="future-owner@acme.example", role="owner"
     )
@@ -240,6 +255,7 @@ def acme(db):
         "an owner's invitation": owner_invitation,
         "a service ID": world.service_id,
         "another member's key": target_key,
+        "a pending key": pending_key,
         "an admin's key": world.admin_key,
         "a service key": world.service_key,
         "an audit event": AuditEvent.objects.for_tenant(tenant).filter(action="key.issued")[0],
