@@ -4,6 +4,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from api import accounts, audit, keys
+from api.credentials import CredentialsRevokeApi
 from api.errors import api_not_found
 from api.schema import ApiDocsView
 
@@ -16,6 +17,7 @@ urlpatterns = [
     path("v1/keys/<int:pk>/revoke/", keys.KeyRevokeApi.as_view(), name="key_revoke"),
     path("v1/keys/<int:pk>/usage/", keys.KeyUsageApi.as_view(), name="key_usage"),
     path("v1/leaks/", keys.LeakReportApi.as_view(), name="leaks"),
+    path("v1/credentials/revoke", CredentialsRevokeApi.as_view(), name="credentials_revoke"),
     path("v1/service-ids/", accounts.ServiceIdListApi.as_view(), name="service_ids"),
     path("v1/service-ids/<int:pk>/", accounts.ServiceIdDetailApi.as_view(), name="service_id"),
     path("v1/members/", accounts.MemberListApi.as_view(), name="members"),

@@ -466,3 +466,71 @@ def key_exposed(
     if key is not None:  # in access logs now: the tenant's leak policy applies
         action = key_exposure_handle(key=key, path=path)
     return key, True, action
+
+
+# --- Revocation by value (POST /api/v1/credentials/revoke) ------------------------------------
+MAX_CREDENTIALS = 1000
+REPORTED_BY_VALUE = "reported by value"
+BY_VALUE_SOURCE = "someone who sent it to Keyward's public revocation endpoint"
+
+
+def credential_digests(credentials: list[str]) -> list[str]:
+    """Return the hex digests of the well-formed tokens among ``credentials``, each once, in
+    order: no query, and the same work whether a token is live, revoked or unknown."""
+    digests = dict.fromkeys(
+        tokens.digest(parsed.token).hex()
+        for parsed in map(tokens.parse, credentials)
+        if parsed is not None
+    )
+    return list(digests)
+
+
+@task
+def keys_revoke_reported(digests: list[str], context: dict) -> int:
+    """Revoke the live keys among ``digests`` (hex), reported by value by the request described
+    by ``context`` (ip, user_agent, request_id); return how many were revoked."""
+    return keys_revoke_by_value(
+        digests=[bytes.fromhex(d) for d in digests[:MAX_CREDENTIALS]],
+        context=RequestContext(
+            ip=context.get("ip"),
+            user_agent=context.get("user_agent", ""),
+            request_id=context.get("request_id", ""),
+        ),
+    )
+
+
+def keys_revoke_by_value(
+    *, digests: list[bytes], context: RequestContext | None = None, now: datetime | None = None
+) -> int:
+    """Revoke, irreversibly, each usable key whose digest is in ``digests``; return how many.
+
+    Each key in its own transaction, with its ``key.revoked`` event (reason "reported by value",
+    the key's hint in its target) and, on commit, an e-mail to its owner and the tenant's owners
+    and admins. An unknown, revoked or expired key costs nothing more than the one query.
+    """
+    now = now or _now()
+    found = (
+        ApiKey.objects.filter(digest__in=digests, revoked_at__isnull=True)
+        .select_related("tenant", "user", "service_id")
+        .order_by("pk")
+    )
+    revoked = 0
+    for key in found:
+        if key.is_expired(now):
+            continue
+        try:
+            with transaction.atomic():
+                key_revoke(
+                    actor=Actor.anonymous(REPORTED_BY_VALUE),
+                    key=key,
+                    reason=REPORTED_BY_VALUE,
+                    context=context,
+                )
+                recipients = notifications.tenant_key_managers(key.tenant)
+                recipients += notifications.key_contacts(key)
+                where = {"source": BY_VALUE_SOURCE}
+                notifications.leak_found(key, where, Action.REVOKED, recipients)
+        except ValidationError:
+            continue  # revoked meanwhile by someone else: nothing left to do
+        revoked += 1
+    return revoked
