@@ -63,10 +63,11 @@ def code_refused(sender, user, request=None, device=None, factor=None, reason=No
 
 
 def key_issued_notify(sender, event, **kwargs) -> None:
-    """E-mail the person whose account issued a key (``key.issued`` by a user), once the
-    transaction commits: a key made with a stolen session does not go unnoticed. The e-mail
-    names the key, never its token (the event holds none)."""
-    if event.action != "key.issued" or event.actor_kind != "user":
+    """E-mail the person whose account issued a key (``key.issued`` by a user in a request),
+    once the transaction commits: a key made with a stolen session does not go unnoticed. The
+    e-mail names the key, never its token (the event holds none)."""
+    # In a request (the portal, the API): not a key made from the command line or by a job.
+    if event.action != "key.issued" or event.actor_kind != "user" or not event.request_id:
         return
     user = User.objects.filter(pk=event.actor_id).only("email").first()
     if user is None:

@@ -10,7 +10,7 @@ from django.contrib.sessions.models import Session
 from django.core import mail
 from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp_webauthn.models import WebAuthnCredential
+from django_otp_webauthn.models import WebAuthnAttestation, WebAuthnCredential
 
 from accounts import lockout, mfa
 from accounts.decorators import SUDO_PASSKEY_SESSION_KEY, SUDO_SESSION_KEY
@@ -89,6 +89,7 @@ def test_a_named_passkey_is_enrolled_audited_and_mailed(
     [notice] = mail.outbox
     assert notice.to == [owner.email] and "passkey MacBook Touch ID was added" in notice.body
     assert PENDING_NAME_SESSION_KEY not in owner_client.session
+    assert not WebAuthnAttestation.objects.exists()  # it would keep the spent challenge
 
 
 def test_two_passkeys_are_listed_on_the_security_page_with_last_use(owner_client, owner):
@@ -336,3 +337,20 @@ def test_no_challenge_is_kept_in_the_session_in_clear(owner_client, owner):
     assert "challenge_digest" in text
     for challenge in challenges:
         assert challenge not in text
+
+
+def test_an_operator_opens_the_admin_with_a_passkey(client, db):
+    operator = factories.make_user("ops@keyward.example")
+    User.objects.filter(pk=operator.pk).update(is_staff=True, is_superuser=True)
+    authenticator = SoftAuthenticator()
+    make_passkey(operator, "ops key", authenticator)
+    assert client.get("/admin/").status_code == 302
+    _password_step(client, operator)
+    step = client.get("/admin/", follow=True)  # the admin's login sends to the second step
+    assert step.redirect_chain[-1][0] == "/account/mfa/verify/?next=%2Fadmin%2F"
+    assert "Use a passkey" in step.content.decode()
+    options = _post_json(client, VERIFY_BEGIN).json()
+    response = _post_json(client, VERIFY_COMPLETE + "?next=/admin/", authenticator.get(options))
+    assert response.json()["redirect_url"] == "/admin/"
+    page = client.get("/admin/")
+    assert page.status_code == 200 and "Keyward operations" in page.content.decode()

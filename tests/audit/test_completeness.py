@@ -42,6 +42,7 @@ from audit.models import AuditEvent
 from keys import services as key_services
 from keys.models import ApiKey
 from tests import factories
+from tests.accounts.soft_authenticator import SoftAuthenticator, make_passkey
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
 
@@ -334,6 +335,46 @@ def _mfa_device_removed(w: World) -> None:
         response = client.post(reverse("accounts:totp_remove", kwargs={"pk": second.pk}))
     assert response.status_code == 302
     assert not AuthenticatorDevice.objects.filter(pk=second.pk).exists()
+
+
+@scenario("mfa.passkey_added", actor="user")
+def _mfa_passkey_added(w: World) -> None:
+    """The registration ceremony: POST /account/security/passkeys/add/ (a name), then
+    /account/mfa/passkeys/register/begin/ and .../complete/ (a software authenticator)."""
+    client = w.as_owner()
+    authenticator = SoftAuthenticator()
+    client.post(reverse("accounts:passkey_add"), {"name": "laptop"})
+    options = client.post(reverse("accounts:passkey_register_begin")).json()
+    answer = json.dumps(authenticator.create(options))
+    with w.acting():
+        response = client.post(
+            reverse("accounts:passkey_register_complete"), answer, content_type="application/json"
+        )
+    assert response.status_code == 200
+
+
+@scenario("mfa.passkey_removed", actor="user")
+def _mfa_passkey_removed(w: World) -> None:
+    """POST /account/security/passkeys/<pk>/remove/ (not the last factor)."""
+    client = w.as_owner()
+    passkey = make_passkey(w.owner)
+    with w.acting():
+        response = client.post(reverse("accounts:passkey_remove", kwargs={"pk": passkey.pk}))
+    assert response.status_code == 302
+
+
+@scenario("auth.session_ended", actor="user")
+def _session_ended(w: World) -> None:
+    """POST /account/security/sessions/<pk>/end/: another of one's own sessions."""
+    client = w.as_owner()
+    other = Client()
+    factories.verify_session(other, w.owner)
+    assert other.get(reverse("accounts:security")).status_code == 200
+    with w.acting():
+        response = client.post(
+            reverse("accounts:session_end", kwargs={"pk": other.session["keyward_session_ref"]})
+        )
+    assert response.status_code == 302
 
 
 @scenario("mfa.backup_codes_generated", actor="user")

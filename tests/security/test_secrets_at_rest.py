@@ -5,9 +5,10 @@ The test walks the flows that create or carry secrets, the way people and script
 login (with a mistyped password first), keys issued in the portal and on the command line, both
 rotated, used on the API (once in a URL, which is refused), one revoked and used again; the
 TOTP seed of the login (stored sealed); backup codes generated and typed back (with and without
-the dash); invitations e-mailed, one accepted with a new password. Then it dumps the test
-database with ``pg_dump`` and scans the dump, every log record of every logger (the SQL included:
-the debug cursor is on), the cache and the cookies for each plaintext, also hex-encoded.
+the dash); a passkey added and used (the challenges of its ceremonies); invitations e-mailed, one
+accepted with a new password. Then it dumps the test database with ``pg_dump`` and scans the
+dump, the sessions' data decoded, every log record of every logger (the SQL included: the debug
+cursor is on), the cache and the cookies for each plaintext, also hex-encoded.
 
 PostgreSQL only (``pg_dump``): locally it skips on SQLite; in CI (``CI`` set) it fails instead.
 ``transaction=True``, so that everything is committed and visible to pg_dump.
@@ -15,6 +16,7 @@ PostgreSQL only (``pg_dump``): locally it skips on SQLite; in CI (``CI`` set) it
 
 import base64
 import io
+import json
 import logging
 import os
 import re
@@ -23,6 +25,7 @@ import subprocess
 from glob import glob
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.core import mail
 from django.core.cache import cache
 from django.core.management import call_command
@@ -30,7 +33,9 @@ from django.db import connection
 from django.test import Client
 
 from accounts.models import AuthenticatorDevice, User
+from common.sessions import SessionStore
 from tests import factories
+from tests.accounts.soft_authenticator import SoftAuthenticator
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -266,11 +271,30 @@ def test_no_plaintext_secret_is_at_rest_or_in_a_log(
         response = portal.post("/account/sudo/", {"code": typed})
         assert response.status_code == 302, response.content[:500]
 
+    # A passkey: added (a registration ceremony), then used for sudo (an authentication one).
+    # Each ceremony's challenge is a secret of its moment: the session keeps only its digest.
+    assert portal.post("/account/security/passkeys/add/", {"name": "laptop"}).status_code == 302
+    authenticator = SoftAuthenticator()
+    options = portal.post("/account/mfa/passkeys/register/begin/").json()
+    secrets["passkey registration challenge"] = options["challenge"]
+    answer = json.dumps(authenticator.create(options))
+    response = portal.post(
+        "/account/mfa/passkeys/register/complete/", answer, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content[:500]
+    options = portal.post("/account/mfa/passkeys/verify/begin/").json()
+    secrets["passkey authentication challenge"] = options["challenge"]
+    answer = json.dumps(authenticator.get(options))
+    response = portal.post(
+        "/account/mfa/passkeys/verify/complete/", answer, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content[:500]
+
     # Invitations: two e-mailed; one accepted by a new user with a password.
     for email in ("new@example.com", "pending@example.com"):
         response = portal.post(f"/t/{slug}/members/invite/", {"email": email, "role": "member"})
         assert response.status_code == 302, response.content[:500]
-    links = [_one(INVITATION_LINK, message.body) for message in mail.outbox]
+    links = [_one(INVITATION_LINK, m.body) for m in mail.outbox if "/invite/" in m.body]
     assert len(links) == 2
     secrets["invitation 1"], secrets["invitation 2"] = links
     invitee = Client()
@@ -302,6 +326,10 @@ def test_no_plaintext_secret_is_at_rest_or_in_a_log(
             + [str(record.args) for record in every_log_line.records]
         ),
         "cache": _cache_contents(),
+        # The sessions' data as the app reads it back (what a dump holds, decoded).
+        "sessions (decoded)": "\n".join(
+            json.dumps(SessionStore().decode(row.session_data)) for row in Session.objects.all()
+        ),
         "cookies": "\n".join(str(client.cookies) for client in (portal, api, invitee)),
     }
     # The places hold what they should: the SQL of the flows, the keys' table, the sessions.
