@@ -231,3 +231,30 @@ def test_a_body_over_the_upload_limit_is_413(api_client, settings):
     response = _post(api_client, {"credentials": ["x" * (128 * 1024)]})
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_database_backend_a_worker_revokes_and_the_row_holds_no_token(
+    api_client, tenant, owner, settings, postgresql
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    _reset_task_backends()
+    try:
+        key, token = factories.make_api_key(owner, tenant)
+        assert _post(api_client, {"credentials": [token]}).status_code == 202
+        assert _usable(key)  # the request only queued it
+        row = DBTaskResult.objects.get(task_path="keys.leaks.keys_revoke_reported")
+        assert token not in json.dumps(row.args_kwargs)
+        call_command("db_worker", "--batch", "--no-startup-delay", stdout=StringIO())
+        row.refresh_from_db()
+        assert row.status == "SUCCESSFUL" and row.return_value == 1
+        assert not _usable(key)
+        told = [m for m in mail.outbox if "found in public" in m.subject]
+        assert [m.to for m in told] == [[owner.email]] and key.hint in told[0].subject
+    finally:
+        _reset_task_backends()

@@ -291,3 +291,32 @@ def test_an_https_url_is_fetched_with_a_size_bound(settings, monkeypatch):
     body = b" " * (leaks.MAX_KEYS_DOCUMENT + 1)
     assert leaks.leak_signer_keys_refresh.enqueue().status == "FAILED"
     assert set(leaks.github_signer_keys()) == {KEY_ID}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_database_backend_a_worker_reads_the_keys_first(
+    api_client, github, tenant, owner, settings, postgresql
+):
+    from io import StringIO
+
+    from asgiref.local import Local
+    from django.core.management import call_command
+    from django.tasks import task_backends
+
+    def reset():
+        task_backends.__dict__.pop("settings", None)
+        task_backends._connections = Local(task_backends.thread_critical)
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    reset()
+    try:
+        key, token = factories.make_api_key(owner, tenant)
+        # Never read yet: refused, and a read is queued.
+        assert _report(api_client, _body(token), github).status_code == 401
+        assert _usable(key)
+        call_command("db_worker", "--batch", "--no-startup-delay", stdout=StringIO())
+        response = _report(api_client, _body(token), github)
+        assert response.status_code == 200
+        assert response.json()[0]["label"] == "true_positive" and not _usable(key)
+    finally:
+        reset()
