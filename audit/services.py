@@ -112,14 +112,15 @@ def record(
         context=context,
         metadata=metadata,
     )
-    return _save(event)
+    return _save(event, target)
 
 
-def _save(event: AuditEvent) -> AuditEvent:
+def _save(event: AuditEvent, target: Any = None) -> AuditEvent:
     """Insert ``event`` in the caller's transaction; tell ``event_recorded``'s receivers (in
-    that transaction); stream it once that commits."""
+    that transaction, with the ``target`` object as given, which spares them a query); stream
+    it once that commits."""
     event.save()
-    event_recorded.send(sender=AuditEvent, event=event)
+    event_recorded.send(sender=AuditEvent, event=event, target=target)
     transaction.on_commit(lambda: stream_event(event))
     return event
 

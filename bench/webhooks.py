@@ -120,6 +120,11 @@ def _request(client, slug: str, operation: str, key_pk: int | None, n: int) -> t
     return elapsed, response.status_code
 
 
+def _key_for(row: dict, operation: str) -> int | None:
+    """A key issued before the timing starts, for rotate and revoke; none for issue."""
+    return None if operation == "issue" else row["keys"].pop()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -159,13 +164,13 @@ def main(argv=None) -> int:
         )
         per_round = args.requests
         for row in rows.values():
-            row["keys"] = _keys(row["tenant"], row["owner"], 2 * per_round * args.rounds + 10)
+            row["keys"] = _keys(row["tenant"], row["owner"], 2 * per_round * args.rounds + 2)
             row["times"] = {op: [] for op in OPERATIONS}
         ratios = {op: [] for op in OPERATIONS}
         # Warm-up: one of each per row, not counted.
         for row in rows.values():
             for op in OPERATIONS:
-                _request(row["client"], row["slug"], op, row["keys"].pop(), 0)
+                _request(row["client"], row["slug"], op, _key_for(row, op), 0)
         for r in range(args.rounds):
             order = ["plain", "hooked"] if r % 2 == 0 else ["hooked", "plain"]
             medians = {}
@@ -173,7 +178,7 @@ def main(argv=None) -> int:
                 row = rows[label]
                 for op in OPERATIONS:
                     times = [
-                        _request(row["client"], row["slug"], op, row["keys"].pop(), n)[0]
+                        _request(row["client"], row["slug"], op, _key_for(row, op), n)[0]
                         for n in range(per_round)
                     ]
                     row["times"][op].extend(times)
@@ -188,7 +193,9 @@ def main(argv=None) -> int:
         f"`python -m bench.webhooks --rounds {args.rounds} --requests {args.requests}`, "
         f"{time.strftime('%Y-%m-%d %H:%M %Z')}. Portal POSTs through Django's test client "
         "(every middleware), PostgreSQL, Redis, DEBUG off, the database task backend (each "
-        "outbox row's delivery task is one INSERT, committed with the change; no worker runs).",
+        "outbox row and its delivery task's row are one INSERT statement, committed with the "
+        "change; no worker runs). The machine's load is reported below: on a shared machine the "
+        "per-round ratios are noisy.",
         "",
         "| operation | no endpoint (median ms) | one endpoint, every event (median ms) | "
         "ratio (median of rounds) | target |",
@@ -210,6 +217,8 @@ def main(argv=None) -> int:
         f"{args.rounds} rounds × {args.requests} requests per operation and tenant, interleaved.",
         "",
     ]
+    lines.append(f"Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs.")
+    lines.append("")
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -14,19 +14,25 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def describe_key(key: ApiKey) -> dict:
+    owner = (
+        {"kind": "user", "id": key.user_id}
+        if key.user_id
+        else {"kind": "service_id", "id": key.service_id_id}
+    )
     return {
         "id": key.pk,
         "name": key.name,
         "hint": key.hint,
-        "owner": key.owner_description,
+        "owner": owner,
         "scopes": list(key.scopes),
         "expires_at": _iso(key.expires_at),
         "revoked_at": _iso(key.revoked_at),
     }
 
 
-def event_data(event: AuditEvent) -> dict:
-    """Return the ``data`` of the webhook that reports ``event``."""
+def event_data(event: AuditEvent, target=None) -> dict:
+    """Return the ``data`` of the webhook that reports ``event``; ``target`` is the object the
+    event was recorded about, if the caller has it (no query then)."""
     data = {
         "event_id": event.pk,
         "tenant": event.tenant.slug,
@@ -34,12 +40,10 @@ def event_data(event: AuditEvent) -> dict:
         "details": {k: v for k, v in event.metadata.items() if k not in PRIVATE_METADATA},
     }
     if event.target_kind == "key":
-        key = (
-            ApiKey.objects.for_tenant(event.tenant)
-            .select_related("user", "service_id")
-            .filter(pk=event.target_id)
-            .first()
-        )
+        if isinstance(target, ApiKey) and str(target.pk) == event.target_id:
+            key = target
+        else:
+            key = ApiKey.objects.for_tenant(event.tenant).filter(pk=event.target_id).first()
         data["key"] = describe_key(key) if key is not None else {"id": int(event.target_id)}
     elif event.target_kind:
         data[event.target_kind] = {"id": event.target_id, "label": event.target_label}

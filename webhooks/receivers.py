@@ -3,5 +3,5 @@
 from webhooks import services
 
 
-def event_to_outbox(sender, event, **kwargs) -> None:
-    services.deliveries_for_event(event=event)
+def event_to_outbox(sender, event, target=None, **kwargs) -> None:
+    services.deliveries_for_event(event=event, target=target)

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.tasks import default_task_backend
 from django.urls import reverse
 from django.utils import timezone
@@ -218,7 +218,7 @@ def endpoint_send_test(
 def _outbox(
     endpoint: WebhookEndpoint, event_type: str, event: AuditEvent, data: dict
 ) -> WebhookDelivery:
-    delivery = WebhookDelivery.objects.create(
+    delivery = WebhookDelivery(
         endpoint=endpoint,
         msg_id=f"msg_{uuid.uuid4().hex}",
         event_type=event_type,
@@ -226,22 +226,67 @@ def _outbox(
         body=payloads.body(event_type, event.occurred_at, data),
         next_attempt_at=event.occurred_at,
     )
-    _enqueue_with_commit(delivery.pk)
+    if common_mail.tasks_in_database() and connection.vendor == "postgresql":
+        _insert_with_task(delivery)
+    else:
+        delivery.save(force_insert=True)
+        pk = delivery.pk
+        transaction.on_commit(lambda: _enqueue(pk), robust=True)
     return delivery
 
 
-def _enqueue_with_commit(pk: int) -> None:
-    """Hand the delivery to a worker once the transaction commits. The database backend's
-    task row is written in the transaction itself: it commits (and becomes visible to workers)
-    with the outbox row or not at all, at no extra commit. Another backend is called on commit.
-    """
-    if common_mail.tasks_in_database():
-        _enqueue(pk)
-    else:
-        transaction.on_commit(lambda: _enqueue(pk), robust=True)
+def _insert_with_task(delivery: WebhookDelivery) -> None:
+    """INSERT the outbox row and its delivery task's row (django-tasks-db) in one statement:
+    they commit together with the audit event, at one round trip for the pair (the request
+    pays for the outbox, not for a second INSERT)."""
+    from django.tasks import task_backends
+    from django.tasks.signals import task_enqueued
+    from django_tasks_db.models import DBTaskResult, get_date_max
+
+    from webhooks import tasks
+
+    backend = task_backends["default"]
+    task = tasks.deliver_webhook
+    backend.validate_task(task)
+    row = DBTaskResult(
+        id=backend._get_id(),
+        args_kwargs={},
+        priority=task.priority,
+        task_path=task.module_path,
+        queue_name=task.queue_name,
+        run_after=get_date_max(),
+        backend_name=backend.alias,
+        enqueued_at=timezone.now(),
+    )
+    d_fields = [f for f in WebhookDelivery._meta.concrete_fields if not f.primary_key]
+    t_fields = [f for f in DBTaskResult._meta.concrete_fields if f.attname != "args_kwargs"]
+    ops = connection.ops
+
+    def prepared(obj, fields):
+        return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+
+    # Names from the models' metadata, every value a parameter.
+    delivery_table = ops.quote_name(WebhookDelivery._meta.db_table)
+    sql = (
+        f"WITH d AS (INSERT INTO {delivery_table} "  # noqa: S608
+        f"({', '.join(ops.quote_name(f.column) for f in d_fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(d_fields))}) RETURNING id) "
+        f"INSERT INTO {ops.quote_name(DBTaskResult._meta.db_table)} "
+        f"({', '.join(ops.quote_name(f.column) for f in t_fields)}, args_kwargs) "
+        f"SELECT {', '.join(['%s'] * len(t_fields))}, "
+        "jsonb_build_object('args', jsonb_build_array(d.id), 'kwargs', '{}'::jsonb) FROM d "
+        "RETURNING (args_kwargs->'args'->>0)::bigint"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, prepared(delivery, d_fields) + prepared(row, t_fields))
+        delivery.pk = cursor.fetchone()[0]
+    delivery._state.adding = False
+    row.args_kwargs = {"args": [delivery.pk], "kwargs": {}}
+    row._state.adding = False
+    task_enqueued.send(type(backend), task_result=row.task_result)
 
 
-def deliveries_for_event(*, event: AuditEvent) -> list[WebhookDelivery]:
+def deliveries_for_event(*, event: AuditEvent, target=None) -> list[WebhookDelivery]:
     """Write one outbox row per endpoint of the event's tenant subscribed to it, in the
     caller's transaction (the event's); each is handed to a worker once that commits."""
     event_type = FROM_AUDIT.get(event.action)
@@ -254,7 +299,7 @@ def deliveries_for_event(*, event: AuditEvent) -> list[WebhookDelivery]:
     ]
     if not endpoints:
         return []
-    data = payloads.event_data(event)
+    data = payloads.event_data(event, target)
     return [_outbox(endpoint, event_type, event, data) for endpoint in endpoints]
 
 

@@ -307,10 +307,13 @@ def test_a_crash_writing_the_outbox_row_leaves_neither_change_nor_event(
     before = _snapshot()
     generated = Secrets(monkeypatch)
 
-    def create(*args, **kwargs):
+    def insert(*args, **kwargs):
         raise InjectedFailure("crash writing the outbox row")
 
-    monkeypatch.setattr(WebhookDelivery.objects, "create", create)
+    # The row is written by save() (on commit enqueue) or, with the database task backend, by
+    # one statement with its task row: the crash is injected into both.
+    monkeypatch.setattr(WebhookDelivery, "save", insert)
+    monkeypatch.setattr(webhook_services, "_insert_with_task", insert)
     with pytest.raises(InjectedFailure):
         SERVICES[service](world)
     monkeypatch.undo()

@@ -10,6 +10,7 @@ from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -312,3 +313,39 @@ def test_a_delivery_claimed_by_one_worker_is_skipped_by_another(endpoint, owner,
     # the lease moved next_attempt_at ahead: a second worker finds nothing due
     assert services.delivery_attempt(delivery_id=delivery.pk) == "skipped"
     assert connection.vendor == "postgresql"
+
+
+def test_the_outbox_costs_the_change_one_insert_and_no_key_lookup(endpoint, owner):
+    """The key recorded as the event's target rides along the signal: the receiver does not
+    read it again. (The database backend adds its task row's INSERT: test_worker.py.)"""
+    ep, _ = endpoint
+    key, _ = factories.make_api_key(owner, ep.tenant)
+    principal = Principal.of_membership(ep.tenant.memberships.get(role="owner"))
+    with CaptureQueriesContext(connection) as queries:
+        key_services.key_revoke(actor=principal, key=key)
+    sql = [q["sql"] for q in queries.captured_queries]
+    after_event = sql[next(i for i, s in enumerate(sql) if "audit_auditevent" in s) :]
+    assert sum('INSERT INTO "webhooks_webhookdelivery"' in s for s in after_event) == 1
+    assert not any('FROM "keys_apikey"' in s for s in after_event)
+    body = json.loads(WebhookDelivery.objects.get(event_type="key.revoked").body)
+    assert body["data"]["key"]["owner"] == {"kind": "user", "id": owner.pk}
+    assert body["data"]["key"]["revoked_at"] is not None
+
+
+def test_with_the_database_backend_the_outbox_row_and_its_task_row_commit_together(
+    endpoint, owner, settings, postgresql
+):
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    ep, _ = endpoint
+    with pytest.raises(RuntimeError), transaction.atomic():
+        factories.make_api_key(owner, ep.tenant)
+        assert WebhookDelivery.objects.count() == DBTaskResult.objects.count() == 1
+        raise RuntimeError("rolled back")
+    assert not WebhookDelivery.objects.exists() and not DBTaskResult.objects.exists()
+    key, _ = factories.make_api_key(owner, ep.tenant)
+    delivery = WebhookDelivery.objects.get()
+    task = DBTaskResult.objects.get()
+    assert task.task_path == "webhooks.tasks.deliver_webhook" and task.status == "READY"
+    assert task.args_kwargs == {"args": [delivery.pk], "kwargs": {}}
