@@ -73,7 +73,7 @@ class RevokedToken(models.Model):
 class WorkloadTrustQuerySet(models.QuerySet):
     def for_tenant(self, tenant) -> "WorkloadTrustQuerySet":
         """Return the trusts of ``tenant``'s service IDs."""
-        return self.filter(service_id__tenant=tenant)
+        return self.filter(tenant=tenant)
 
     def active(self) -> "WorkloadTrustQuerySet":
         """Return the trusts not removed, of active service IDs."""
@@ -85,6 +85,7 @@ class WorkloadTrust(models.Model):
     ``subject_pattern`` (``*`` matches any run of characters) are exchanged for a JWT acting for
     ``service_id``, with at most ``scopes``."""
 
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     service_id = models.ForeignKey(ServiceID, on_delete=models.CASCADE, related_name="+")
     issuer = models.URLField(max_length=300)
     audience = models.CharField(max_length=300)

@@ -102,6 +102,7 @@ def trust_add(
     if beyond:
         raise ValidationError({"scopes": [f"Beyond the service ID's role: {', '.join(beyond)}."]})
     trust = WorkloadTrust(
+        tenant_id=service_id.tenant_id,
         service_id=service_id,
         issuer=_clean_issuer(issuer),
         audience=(audience or "").strip(),

@@ -174,3 +174,29 @@ def test_no_token_leaves_when_its_exchange_cannot_be_audited(client, owner_key, 
     response = exchange(client, plaintext)
     assert response.status_code == 503 and b"access_token" not in response.content
     assert response.json()["code"] == "audit_unavailable"
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/revoke", "/oauth/introspect"])
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"{not json", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b'{"subject_token": ["a", "b"], "grant_type": {"x": 1}}', "application/json"),
+        (b"subject_token=%FF%FE&grant_type=%00", "application/x-www-form-urlencoded"),
+        (b"token=" + b"A" * 20000, "application/x-www-form-urlencoded"),
+        (b"plain text", "text/plain"),
+        (b"\xff\xfe", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_bad_bodies_get_a_4xx_json_answer_never_a_500(client, db, path, body, content_type):
+    response = client.post(path, body, content_type=content_type)
+    assert 400 <= response.status_code < 500 or (
+        path == "/oauth/revoke" and response.status_code == 200
+    ), (response.status_code, response.content[:200])
+    assert response["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/revoke", "/oauth/introspect"])
+def test_get_on_the_oauth_endpoints_is_405(client, db, path):
+    assert client.get(path).status_code in (401, 405)

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
+from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import (
@@ -30,6 +31,7 @@ from accounts.models import (
 )
 from accounts.principals import Principal
 from audit.models import AuditEvent
+from federation.models import RevokedToken, WorkloadTrust
 from keys.models import ApiKey
 from keys.scopes import BUILTIN_SCOPES
 from tests import factories
@@ -50,6 +52,7 @@ SEGMENT_KINDS = {
     "authenticators": "totp_device",
     "passkeys": "passkey",
     "sessions": "user_session",
+    "trusts": "workload_trust",
 }
 # The rows an API listing returns, by its last path segment (None: not a listing).
 LISTING_KINDS = {
@@ -66,6 +69,8 @@ KIND_MODELS = {
     "membership": Membership,
     "invitation": Invitation,
     "audit_event": AuditEvent,
+    "workload_trust": WorkloadTrust,
+    "revoked_token": RevokedToken,
 }
 # One body for every portal form: enough for each of them to act if nothing stopped it.
 FORM_DATA = {
@@ -132,7 +137,11 @@ class Route:
 
     @property
     def is_portal(self) -> bool:
-        return not self.route.startswith(("api/", "admin/", "healthz", "readyz"))
+        # /oauth/ and /.well-known/ (federation) take no session: credentials in the form or
+        # header, or nothing at all (public keys, metadata).
+        return not self.route.startswith(
+            ("api/", "admin/", "healthz", "readyz", "oauth/", ".well-known/")
+        )
 
     def kind_of(self, param: str) -> str:
         match = re.search(rf"([\w-]+)/<(?:\w+:)?{param}>", self.route)
@@ -265,6 +274,24 @@ class World:
             "user_session": lambda: [
                 UserSession.objects.get_or_create(user=self.owner.user, stored_key="0" * 40)[0]
             ],
+            "workload_trust": lambda: [
+                WorkloadTrust.objects.get_or_create(
+                    tenant=self.tenant,
+                    service_id=self.service_id,
+                    defaults={
+                        "issuer": "https://ci.example",
+                        "audience": "keyward",
+                        "subject_pattern": f"repo:{self.slug}/app:*",
+                        "scopes": ["keys:read"],
+                    },
+                )[0]
+            ],
+            "revoked_token": lambda: [
+                RevokedToken.objects.get_or_create(
+                    jti=f"{self.slug}-revoked-jti",
+                    defaults={"tenant": self.tenant, "expires_at": timezone.now()},
+                )[0]
+            ],
         }
         if kind not in builders:
             pytest.fail(f"add a builder for {kind} objects to tests/security/surface.py")
@@ -320,7 +347,7 @@ def build_world(slug: str) -> World:
     invitation, link = account_services.invitation_create(
         actor=Principal.of_membership(owner), email=f"invitee@{slug}.example", role="member"
     )
-    return World(
+    world = World(
         tenant=tenant,
         owner=owner,
         admin=admin,
@@ -337,6 +364,9 @@ def build_world(slug: str) -> World:
         invitation_secret=urlsplit(link).path.rstrip("/").rsplit("/", 1)[1],
         tokens=[owner_token, service_token, admin_token, member_token],
     )
+    for kind in ("workload_trust", "revoked_token"):  # federation: made directly, not by a page
+        world.objects(kind)
+    return world
 
 
 def tenant_state(tenant: Tenant) -> dict:
