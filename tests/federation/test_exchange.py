@@ -187,6 +187,7 @@ def test_no_token_leaves_when_its_exchange_cannot_be_audited(client, owner_key, 
         (b"token=" + b"A" * 20000, "application/x-www-form-urlencoded"),
         (b"plain text", "text/plain"),
         (b"\xff\xfe", "application/x-www-form-urlencoded"),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json"),
     ],
 )
 def test_bad_bodies_get_a_4xx_json_answer_never_a_500(client, db, path, body, content_type):
