@@ -489,7 +489,7 @@ class KeyDecisionForm(ServiceErrorsMixin, forms.Form):
     )
 
 
-# --- The keys list (keys/views/list.py) --------------------------------------------------------
+# --- The keys list (keys/views/listing.py) --------------------------------------------------------
 
 SORT_LABELS = {
     "newest": "Newest first",

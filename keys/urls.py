@@ -2,7 +2,7 @@ from django.urls import path
 
 from keys import views
 from keys.views import approvals, edit, inventory
-from keys.views import list as key_list
+from keys.views import listing as key_list
 
 app_name = "keys"
 

@@ -121,8 +121,7 @@ def _already_shown(request, once: str):
 def _remember_shown(request, once: str, key) -> None:
     shown = dict(request.session.get(SHOWN_ONCE_SESSION_KEY, {}))
     shown[once] = key.pk
-    # Not list(): keys/views/list.py (a submodule) shadows the builtin in this package.
-    request.session[SHOWN_ONCE_SESSION_KEY] = dict([*shown.items()][-SHOWN_ONCE_KEPT:])
+    request.session[SHOWN_ONCE_SESSION_KEY] = dict(list(shown.items())[-SHOWN_ONCE_KEPT:])
 
 
 def _issue(request, *, owner, owner_role: str, back: str, service_id=None):
