@@ -147,8 +147,6 @@ PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
 
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Keyward")
 OTP_TOTP_THROTTLE_FACTOR = 1
-
-# --- Sessions and cookies -------------------------------------------------------------------
 # Passkeys (django-otp-webauthn): a second factor after the password, never passwordless.
 # The relying party ID is KEYWARD_BASE_URL's host (or the request's own, accounts/passkeys.py);
 # origins are the request's own plus these (the library's system check wants at least one).
@@ -160,6 +158,8 @@ _base_url = urlsplit(env.str("KEYWARD_BASE_URL", default="http://localhost:8000"
 OTP_WEBAUTHN_ALLOWED_ORIGINS = env.list(
     "KEYWARD_WEBAUTHN_ORIGINS", default=[f"{_base_url.scheme}://{_base_url.netloc}"]
 )
+
+# --- Sessions and cookies -------------------------------------------------------------------
 # The database store, with only a digest of each session key at rest (common/sessions.py).
 SESSION_ENGINE = "common.sessions"
 SESSION_COOKIE_AGE = int(timedelta(hours=12).total_seconds())
@@ -314,13 +314,13 @@ _KEYWARD_ENVIRONMENT = {
     # common/conf.py
     "KEYWARD_TRUSTED_PROXIES": env.list,
     "KEYWARD_CACHE_FAILURE": env.str,
+    # federation/conf.py
+    "KEYWARD_JWT_ISSUER": env.str,
     # webhooks/conf.py
     "KEYWARD_WEBHOOKS_TIMEOUT": env.int,
     "KEYWARD_WEBHOOKS_RETRY_HOURS": env.int,
     "KEYWARD_WEBHOOKS_SECRET_OVERLAP_HOURS": env.int,
     "KEYWARD_WEBHOOKS_ALLOW_HTTP": env.bool,
-    # federation/conf.py
-    "KEYWARD_JWT_ISSUER": env.str,
     # metrics/conf.py
     "KEYWARD_METRICS_ALLOWED_NETWORKS": env.list,
     "KEYWARD_METRICS_TOKEN": env.str,

@@ -656,9 +656,10 @@ def _key_scopes_narrowed(w: World) -> None:
     assert api.get("/api/v1/keys/").status_code == 200
     with override_settings(KEYWARD_USAGE_ROLLUP_DELAY=0):
         call_command("keys_maintain", stdout=StringIO())
+    ApiKey.objects.filter(pk=key.pk).update(created_at=timezone.now() - timedelta(days=91))
     client = w.as_owner()
     with w.acting():
-        response = client.post(_url("keys:narrow", pk=key.pk))
+        response = client.post(_url("keys:narrow", pk=key.pk), {"keep": ["keys:read"]})
     assert response.status_code == 302
     assert ApiKey.objects.get(pk=key.pk).scopes == ["keys:read"]
 
