@@ -21,7 +21,7 @@ from datetime import timedelta
 from functools import cached_property
 from io import StringIO
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from django.core import mail
@@ -47,7 +47,17 @@ from tests.accounts.soft_authenticator import SoftAuthenticator, make_passkey
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE_PACKAGES = ("accounts", "keys", "audit", "api", "common", "config", "webhooks")
+SOURCE_PACKAGES = (
+    "accounts",
+    "keys",
+    "audit",
+    "api",
+    "common",
+    "config",
+    "webhooks",
+    "federation",
+    "metrics",
+)
 REGISTRY_FILE = Path("audit", "actions.py")
 NEW_PASSWORD = "a brand new passphrase 77"
 
@@ -1011,6 +1021,96 @@ def _webhook_endpoint_enabled(w: World) -> None:
     assert response.status_code == 302
 
 
+# Federation (token exchange, keyless CI)
+
+
+def _exchange(client: Client, subject_token: str):
+    body = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": subject_token,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+    }
+    return client.post(
+        "/oauth/token", urlencode(body), content_type="application/x-www-form-urlencoded"
+    )
+
+
+@scenario("signing_key.rotated", actor="cli")
+def _signing_key_rotated(w: World) -> None:
+    """manage.py jwt_rotate_key."""
+    with w.acting():
+        call_command("jwt_rotate_key", stdout=StringIO())
+
+
+@scenario("token.exchanged", actor="key")
+def _token_exchanged(w: World) -> None:
+    """POST /oauth/token with a Keyward key as the subject token."""
+    _, token = factories.make_api_key(w.owner_membership, scopes=["keys:read"])
+    with w.acting():
+        response = _exchange(Client(), token)
+    assert response.status_code == 200, response.content[:300]
+
+
+@scenario("token.exchange_refused", actor="anonymous")
+def _token_exchange_refused(w: World) -> None:
+    """POST /oauth/token with a well-formed token that is no key."""
+    _, token = factories.make_api_key(w.owner_membership, scopes=["keys:read"])
+    unknown = token[:-10] + ("A" if token[-10] != "A" else "B") + token[-9:]
+    with w.acting():
+        response = _exchange(Client(), unknown)
+    assert response.status_code in (400, 401), response.content[:300]
+
+
+@scenario("token.revoked", actor="anonymous")
+def _token_revoked(w: World) -> None:
+    """POST /oauth/revoke with a Keyward JWT."""
+    _, token = factories.make_api_key(w.owner_membership, scopes=["keys:read"])
+    jwt = _exchange(Client(), token).json()["access_token"]
+    with w.acting():
+        response = Client().post(
+            "/oauth/revoke",
+            urlencode({"token": jwt}),
+            content_type="application/x-www-form-urlencoded",
+        )
+    assert response.status_code == 200
+
+
+def _trusts_url(w: World, service_id: ServiceID) -> str:
+    return f"/t/{w.tenant.slug}/service-ids/{service_id.pk}/trusts/"
+
+
+_TRUST_FORM = {
+    "issuer": "https://ci.example",
+    "audience": "keyward",
+    "subject_pattern": "repo:acme/app:ref:refs/heads/main",
+    "scopes": ["keys:read"],
+}
+
+
+@scenario("trust.added", actor="user")
+def _trust_added(w: World) -> None:
+    """POST /t/<slug>/service-ids/<id>/trusts/ by an owner with sudo."""
+    deployer = factories.make_service_id(w.tenant, name="deployer", role="admin")
+    client = w.as_owner()
+    with w.acting():
+        response = client.post(_trusts_url(w, deployer), _TRUST_FORM)
+    assert response.status_code == 302
+
+
+@scenario("trust.removed", actor="user")
+def _trust_removed(w: World) -> None:
+    """POST /t/<slug>/service-ids/<id>/trusts/<trust>/remove/ by an owner with sudo."""
+    from federation.models import WorkloadTrust
+
+    deployer = factories.make_service_id(w.tenant, name="deployer", role="admin")
+    client = w.as_owner()
+    assert client.post(_trusts_url(w, deployer), _TRUST_FORM).status_code == 302
+    trust = WorkloadTrust.objects.get(service_id=deployer)
+    with w.acting():
+        response = client.post(f"{_trusts_url(w, deployer)}{trust.pk}/remove/")
+    assert response.status_code == 302
+
+
 # --- Dynamic: each action comes out of its entry point -------------------------------------
 
 
@@ -1053,7 +1153,13 @@ def test_each_action_is_recorded_by_the_entry_point_that_should_emit_it(world, a
 _ACTION_SHAPE = re.compile(r"^[a-z]+(?:_[a-z]+)*\.[a-z]+(?:_[a-z]+)*$")
 # Functions that take an action name, and the position of that argument in a call: the audit
 # services (checked below against audit/services.py) and the admin's _record(request, obj, ...).
-_RECORD_FUNCTIONS = {"record": 0, "record_request": 0, "build_event": 0, "_record": 2}
+_RECORD_FUNCTIONS = {
+    "record": 0,
+    "record_request": 0,
+    "build_event": 0,
+    "_record": 2,
+    "record_exchange": 0,  # federation/services.py: a token exchange's event
+}
 _AUDIT_SERVICE_FILES = (Path("audit", "__init__.py"), Path("audit", "services.py"))
 _ACTION_VARIABLE = "action"
 
