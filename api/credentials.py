@@ -15,10 +15,10 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from api.base import KeywardApiView
 from api.errors import ERRORS
-from api.schema import ErrorOutputSerializer, KeywardAutoSchema
+from api.schema import ErrorOutputSerializer
 from common import ratelimit
 from common.request import context_of
 from keys import conf as keys_conf
@@ -80,15 +80,14 @@ def _error(description: str) -> OpenApiResponse:
     return OpenApiResponse(ErrorOutputSerializer, description=description)
 
 
-class CredentialsRevokeApi(APIView):
+class CredentialsRevokeApi(KeywardApiView):
     """Revoke the Keyward keys among tokens found exposed; no authentication (see the module)."""
 
     # SECURITY: no authentication and no key throttle: the per-address rate below bounds it.
     authentication_classes: list = []
     permission_classes: list = []
     throttle_classes: list = []
-    metadata_class = None
-    schema = KeywardAutoSchema()
+    required_scopes: list[str] = []
 
     @extend_schema(
         operation_id="credentials_revoke",

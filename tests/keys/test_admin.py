@@ -113,6 +113,7 @@ def test_changelist_query_count_does_not_grow_with_keys(
 ):
     for i in range(10):
         factories.make_api_key(member, name=f"extra {i}")
+    operator_client.get(CHANGELIST)  # the session's first request also records where it is
     with django_assert_max_num_queries(15):
         operator_client.get(CHANGELIST)
 

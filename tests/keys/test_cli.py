@@ -135,6 +135,7 @@ def test_no_command_mints_a_persons_token():
     assert sorted(keys_commands) == [
         "create_service_id",
         "issue_service_key",
+        "keys_approval_digest",
         "keys_maintain",
         "keyward_lookup_token",
         "keyward_scan",

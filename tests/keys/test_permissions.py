@@ -115,7 +115,7 @@ def test_every_api_view_declares_its_scopes_and_uses_the_keyward_base():
         p.callback.view_class for p in api_urls.urlpatterns if hasattr(p.callback, "view_class")
     ]
     api_views = [v for v in views if v.__module__.startswith("api.") and v.__name__.endswith("Api")]
-    assert len(api_views) == 10
+    assert len(api_views) == 11
     for view in api_views:
         assert issubclass(view, KeywardApiView)
         assert "required_scopes" in vars(view), view.__name__
