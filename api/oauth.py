@@ -1,7 +1,9 @@
 """The OAuth endpoints (RFC 8693 exchange, RFC 7662 introspection, RFC 7009 revocation) and the
-published keys (JWKS, RFC 8414 metadata). Each view parses its input and calls one service."""
+published keys (JWKS, RFC 8414 metadata) of the federation app. Each view parses its input and
+calls one service. They live at the root, not under /api/v1/: ``urlpatterns`` below is included by
+config/urls.py in the ``federation`` namespace, beside the trusts pages (federation/urls.py)."""
 
-from django.urls import reverse
+from django.urls import path, reverse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions
@@ -204,3 +206,16 @@ class AuthorizationServerMetadataApi(_OAuthView):
             "token_endpoint_auth_signing_alg_values_supported": [signing.ALGORITHM],
         }
         return Response(body, headers={"Cache-Control": "public, max-age=300"})
+
+
+urlpatterns = [
+    path("oauth/token", TokenExchangeApi.as_view(), name="token"),
+    path("oauth/introspect", TokenIntrospectApi.as_view(), name="introspect"),
+    path("oauth/revoke", TokenRevokeApi.as_view(), name="revoke"),
+    path(".well-known/jwks.json", JwksApi.as_view(), name="jwks"),
+    path(
+        ".well-known/oauth-authorization-server",
+        AuthorizationServerMetadataApi.as_view(),
+        name="metadata",
+    ),
+]
