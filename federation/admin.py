@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from audit.admin import ReadOnlyAdmin
 from federation.models import RevokedToken, SigningKey, WorkloadTrust
 
 
 @admin.register(SigningKey)
-class SigningKeyAdmin(admin.ModelAdmin):
+class SigningKeyAdmin(ReadOnlyAdmin):
     """Read-only: keys are made by ``manage.py jwt_rotate_key``; the sealed private key is never
     shown."""
 
@@ -13,15 +14,6 @@ class SigningKeyAdmin(admin.ModelAdmin):
     search_fields = ["kid"]
     fields = ["kid", "algorithm", "public_jwk", "created_at", "retired_at"]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RevokedToken)

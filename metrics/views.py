@@ -6,9 +6,7 @@ summed from the directory; otherwise this process's. Either way with what is rea
 time (metrics/collectors.py).
 """
 
-import functools
 import hmac
-import ipaddress
 import os
 
 from django.http import HttpResponse, HttpResponseNotAllowed
@@ -16,28 +14,19 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from common.request import context_of
+from keys.networks import ip_allowed
 from metrics import conf
 from metrics.collectors import ScrapeTimeCollector
 
 FORBIDDEN = "Metrics are served only to the configured networks or with the metrics token.\n"
 
 
-@functools.lru_cache(maxsize=8)
-def _networks(configured: tuple) -> tuple:
-    return tuple(ipaddress.ip_network(n, strict=False) for n in configured)
-
-
 def _from_allowed_network(ip: str | None) -> bool:
-    if not ip:
-        return False
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
     configured = conf.settings.METRICS_ALLOWED_NETWORKS
     if isinstance(configured, str):
         configured = [configured]
-    return any(address in network for network in _networks(tuple(configured)))
+    # An empty list allows every address to ip_allowed; here it allows none.
+    return bool(configured) and ip_allowed(ip, list(configured))
 
 
 def _holds_token(request) -> bool:
