@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.apps import apps
 from django.db import transaction
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
 from django.utils import timezone
@@ -36,6 +36,8 @@ from keys.models import ApiKey
 from keys.scopes import BUILTIN_SCOPES
 from tests import factories
 from tests.accounts.soft_authenticator import make_passkey
+from webhooks import services as webhook_services
+from webhooks.models import WebhookEndpoint
 
 PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
 TENANT_PREFIX = "t/<slug:slug>/"
@@ -53,6 +55,7 @@ SEGMENT_KINDS = {
     "passkeys": "passkey",
     "sessions": "user_session",
     "trusts": "workload_trust",
+    "webhooks": "webhook_endpoint",
 }
 # The rows an API listing returns, by its last path segment (None: not a listing).
 LISTING_KINDS = {
@@ -71,6 +74,7 @@ KIND_MODELS = {
     "audit_event": AuditEvent,
     "workload_trust": WorkloadTrust,
     "revoked_token": RevokedToken,
+    "webhook_endpoint": WebhookEndpoint,
 }
 # One body for every portal form: enough for each of them to act if nothing stopped it.
 FORM_DATA = {
@@ -292,10 +296,30 @@ class World:
                     defaults={"tenant": self.tenant, "expires_at": timezone.now()},
                 )[0]
             ],
+            "webhook_endpoint": lambda: [self._webhook_endpoint()],
         }
         if kind not in builders:
             pytest.fail(f"add a builder for {kind} objects to tests/security/surface.py")
         return builders[kind]()
+
+    def _webhook_endpoint(self) -> WebhookEndpoint:
+        """Return the tenant's webhook endpoint, added through the service the first time.
+
+        SECURITY: tests only. Loopback and plain http are allowed for the add alone (no
+        delivery is made from here); production refuses them (tests/webhooks/test_network.py).
+        """
+        endpoint = WebhookEndpoint.objects.for_tenant(self.tenant).order_by("pk").first()
+        if endpoint is None:
+            with override_settings(
+                KEYWARD_WEBHOOKS_ALLOW_LOOPBACK=True, KEYWARD_WEBHOOKS_ALLOW_HTTP=True
+            ):
+                endpoint, _ = webhook_services.endpoint_create(
+                    actor=Principal.of_membership(self.owner),
+                    url=f"http://127.0.0.1:9/hooks/{self.slug}",
+                    events=["key.expired"],
+                    description=f"{self.slug} webhook",
+                )
+        return endpoint
 
     def ids(self, kind: str) -> set[int]:
         return {obj.pk for obj in self.objects(kind)} | {
@@ -364,7 +388,8 @@ def build_world(slug: str) -> World:
         invitation_secret=urlsplit(link).path.rstrip("/").rsplit("/", 1)[1],
         tokens=[owner_token, service_token, admin_token, member_token],
     )
-    for kind in ("workload_trust", "revoked_token"):  # federation: made directly, not by a page
+    # Federation: made directly, not by a page; the webhook endpoint through its service.
+    for kind in ("workload_trust", "revoked_token", "webhook_endpoint"):
         world.objects(kind)
     return world
 

@@ -10,7 +10,9 @@ people and service IDs, for every endpoint and every role the owner can be moved
 from dataclasses import dataclass, field
 
 import pytest
+from django.test import override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts import roles
 from accounts import services as account_services
@@ -22,6 +24,7 @@ from keys.models import ApiKey
 from keys.permissions import required_scopes_for
 from keys.scopes import ceiling_for
 from tests import factories
+from tests.accounts.soft_authenticator import make_passkey
 from tests.security.surface import (
     ALL_SCOPES,
     API_BODIES,
@@ -32,6 +35,8 @@ from tests.security.surface import (
     tenant_state,
     verified_client,
 )
+from webhooks import services as webhook_services
+from webhooks.models import WebhookEndpoint
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hasher")]
 
@@ -47,7 +52,7 @@ class Case:
     url: str
     method: str
     needs: tuple = ()  # (action, status when the role lacks it), in the order the view checks
-    target: str | None = None  # what fills <pk> / <sid>
+    target: str | tuple | None = None  # what fills <pk> / <sid>; a tuple: one per id, in order
     data: dict = field(default_factory=dict)
     event: str | None = None  # the audit action an allowed POST records
 
@@ -68,6 +73,17 @@ POLICY = {
 MANAGE = (Action.MEMBERS_MANAGE, 403)
 OWNERS = (Action.OWNERS_MANAGE, 403)
 SID_MANAGE = (Action.SERVICE_IDS_MANAGE, 403)
+WEBHOOKS = (Action.KEYS_MANAGE_ALL, 403)  # owners and admins (webhooks/views.py)
+OWNERS_ONLY = (Action.POLICY_EDIT, 403)  # trusts and the sign-in policy: owners alone
+# The endpoint is added on a loopback URL: the role table allows it (see the test below).
+WEBHOOK_DATA = {"url": "http://127.0.0.1:9/hooks/new", "events": ["key.revoked"]}
+TRUST_DATA = {
+    "issuer": "https://token.actions.githubusercontent.com",
+    "audience": "keyward",
+    "subject_pattern": "repo:acme/role-table:*",
+    "scopes": ["keys:read"],
+}
+TRUST = ("a service ID", "a workload trust")
 KEY_TARGETS = ["own key", "another member's key", "an admin's key", "a service key"]
 
 CASES = [
@@ -208,6 +224,49 @@ CASES = [
         data=POLICY,
         event="tenant.policy_changed",
     ),
+    # Webhooks: owners and admins; adding one and rotating its secret need a fresh sudo, which
+    # every client here has.
+    Case("webhooks:list", "GET", (WEBHOOKS,)),
+    Case("webhooks:list", "POST", (WEBHOOKS,), data=WEBHOOK_DATA, event="webhook.endpoint_created"),
+    Case("webhooks:detail", "GET", (WEBHOOKS,), "a webhook endpoint"),
+    Case("webhooks:test", "POST", (WEBHOOKS,), "a webhook endpoint", event="webhook.test_sent"),
+    Case(
+        "webhooks:rotate", "POST", (WEBHOOKS,), "a webhook endpoint", event="webhook.secret_rotated"
+    ),
+    Case(
+        "webhooks:enable",
+        "POST",
+        (WEBHOOKS,),
+        "a disabled webhook endpoint",
+        event="webhook.endpoint_enabled",
+    ),
+    Case(
+        "webhooks:delete",
+        "POST",
+        (WEBHOOKS,),
+        "a webhook endpoint",
+        event="webhook.endpoint_deleted",
+    ),
+    # Keyless CI trusts: every role that reads service IDs sees them; owners alone change them.
+    Case("federation:trusts", "GET", ((Action.SERVICE_IDS_READ, 403),), "a service ID"),
+    Case(
+        "federation:trusts",
+        "POST",
+        ((Action.SERVICE_IDS_READ, 403), OWNERS_ONLY),
+        "a service ID",
+        TRUST_DATA,
+        "trust.added",
+    ),
+    Case("federation:trust_remove", "POST", (OWNERS_ONLY,), TRUST, event="trust.removed"),
+    # The sign-in policy: owners alone (the owner has a passkey, so turning it on is allowed).
+    Case("accounts:sign_in_policy", "GET", (OWNERS_ONLY,)),
+    Case(
+        "accounts:sign_in_policy",
+        "POST",
+        (OWNERS_ONLY,),
+        data={"require_passkey": "on"},
+        event="tenant.policy_changed",
+    ),
     Case("accounts:audit_list", "GET", ((Action.AUDIT_READ, 403),)),
     Case("accounts:audit_detail", "GET", ((Action.AUDIT_READ, 403),), "an audit event"),
     Case("accounts:audit_export_csv", "GET", ((Action.AUDIT_READ, 403),)),
@@ -242,6 +301,17 @@ def acme(db):
     owner_invitation, _ = account_services.invitation_create(
         actor=Principal.of_membership(world.owner), email="future-owner@acme.example", role="owner"
     )
+    # The sign-in policy asks a passkey of an owner who requires one of everybody.
+    make_passkey(world.owner.user)
+    with override_settings(KEYWARD_WEBHOOKS_ALLOW_LOOPBACK=True, KEYWARD_WEBHOOKS_ALLOW_HTTP=True):
+        disabled_endpoint, _ = webhook_services.endpoint_create(
+            actor=Principal.of_membership(world.owner),
+            url="http://127.0.0.1:9/hooks/disabled",
+            events=["key.expired"],
+        )
+    WebhookEndpoint.objects.filter(pk=disabled_endpoint.pk).update(
+        disabled_at=timezone.now(), disabled_reason="failing"
+    )
     own_keys = {
         "owner": world.owner_key,
         "admin": world.admin_key,
@@ -259,6 +329,9 @@ def acme(db):
         "an admin's key": world.admin_key,
         "a service key": world.service_key,
         "an audit event": AuditEvent.objects.for_tenant(tenant).filter(action="key.issued")[0],
+        "a workload trust": world.objects("workload_trust")[0],
+        "a webhook endpoint": world.objects("webhook_endpoint")[0],
+        "a disabled webhook endpoint": disabled_endpoint,
     }
     return Acme(world, another_owner, target, own_keys, objects)
 
@@ -287,8 +360,9 @@ def expected(case: Case, acme: Acme, role: str):
 def _path(case: Case, acme: Acme, role: str) -> str:
     kwargs = {"slug": acme.world.slug}
     route = next(r for r in tenant_routes() if r.name == case.url)
-    for param in route.object_params:
-        target = acme.own_keys[role] if case.target == "own key" else acme.objects[case.target]
+    targets = case.target if isinstance(case.target, tuple) else (case.target,) * 9
+    for param, name in zip(route.object_params, targets, strict=False):
+        target = acme.own_keys[role] if name == "own key" else acme.objects[name]
         kwargs[param] = target.pk
     return reverse(case.url, kwargs=kwargs)
 
@@ -307,7 +381,11 @@ def test_the_role_table_covers_every_tenant_route_and_every_action():
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_each_role_gets_exactly_what_the_role_map_says(case, acme):
+def test_each_role_gets_exactly_what_the_role_map_says(case, acme, settings):
+    # SECURITY: tests only. The webhook rows add an endpoint on a loopback URL and nothing is
+    # delivered (each case is rolled back); production refuses it (tests/webhooks/test_network.py).
+    settings.KEYWARD_WEBHOOKS_ALLOW_LOOPBACK = True
+    settings.KEYWARD_WEBHOOKS_ALLOW_HTTP = True
     tenant = acme.world.tenant
     seen, want = {}, {}
     for role in ROLES:
