@@ -69,8 +69,14 @@ class KeyAuditMiddleware:
         self._key_views: dict = {}
 
     def __call__(self, request):
-        if summaries.due():
-            summaries.flush()  # the counts of a minute that has passed
+        response = self._respond(request)
+        if summaries.due() and isinstance(context_of(request).authenticated, tuple):
+            # The counts of a minute that has passed, written by a request that was served
+            # with a key (it pays an INSERT already): a refused or malformed one costs no query.
+            summaries.flush()
+        return response
+
+    def _respond(self, request):
         bearer = _sends_bearer(request)
         fail_closed = audit_conf.settings.AUDIT_FAIL_CLOSED
         if request.method in SAFE_METHODS or not bearer or not fail_closed:

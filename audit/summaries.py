@@ -2,9 +2,9 @@
 subject and minute and recorded as one event each (``api.refused``, ``api.throttled``).
 
 Counting costs no query: each worker process keeps the counts of the current minute in memory
-and writes one event per subject and minute once that minute has passed, at its next keyed
-request or when it exits. So a flood of 10,000 refusals from one address is one event per
-worker process and minute, with the count, the reasons and the statuses; a worker killed hard
+and writes one event per subject and minute once that minute has passed, after its next request
+served with a key, or when it exits. So a flood of 10,000 refusals from one address is one event
+per worker process and minute, with the count, the reasons and the statuses; a worker killed hard
 (SIGKILL) loses its counts of the last minute (they are refusals: nothing was served).
 """
 

@@ -111,3 +111,21 @@ def test_requests_without_a_usable_key_are_one_event_per_address_and_minute(clie
     assert refused.ip == "127.0.0.1" and refused.tenant_id is None
     assert set(refused.metadata["reasons"]) == {"no credentials", "malformed_token", "unknown_key"}
     assert _events(key) == []
+
+
+def test_a_passed_minutes_counts_are_written_after_a_keyed_request_never_a_refused_one(
+    client, key, monkeypatch
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.get(f"{PREFIX}/plain/", HTTP_AUTHORIZATION="Bearer kwp_not-a-token")
+    monkeypatch.setattr(summaries, "due", lambda: True)  # as if the minute has just passed
+    monkeypatch.setattr(summaries.time, "time", lambda: 10**10)  # far after that minute
+    with CaptureQueriesContext(connection) as queries:
+        client.get(f"{PREFIX}/plain/", HTTP_AUTHORIZATION="Bearer kwp_not-a-token")
+    assert len(queries) == 0, [q["sql"] for q in queries]
+    assert not AuditEvent.objects.filter(action="api.refused").exists()
+    _call(client, "get", f"{PREFIX}/plain/", key)
+    (refused,) = AuditEvent.objects.filter(action="api.refused")
+    assert refused.metadata["count"] == 1
