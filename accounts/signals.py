@@ -5,12 +5,10 @@
 ``otp_verification_failed`` from django-otp. They carry the request; the events take its context.
 """
 
-from django.core.mail import EmailMessage
-from django.db import transaction
-
 import audit
 from accounts import lockout, mfa
 from accounts.models import User
+from common import mail
 from common.request import context_of
 
 KEY_MAIL_SUBJECT = "A new API key was created with your Keyward account"
@@ -79,7 +77,5 @@ def key_issued_notify(sender, event, **kwargs) -> None:
         "ip": event.ip or "an unknown address",
         "log_url": mfa.absolute("accounts:security_log"),
     }
-    message = EmailMessage(KEY_MAIL_SUBJECT, body, None, [user.email])
-    transaction.on_commit(
-        lambda: lockout.send_off_request(message.send, what="a new key notice"), robust=True
-    )
+    # A task enqueued with the change (common/mail.py): the request never waits on SMTP.
+    mail.send_on_commit(KEY_MAIL_SUBJECT, body, [user.email], what="a new key notice")

@@ -27,6 +27,7 @@ from federation.serializers import (
     TokenExchangeInputSerializer,
     TokenExchangeOutputSerializer,
     TokenInputSerializer,
+    validated_fields,
 )
 from federation.tokens import JWT_TYPE
 from keys.permissions import required_scopes_for
@@ -89,11 +90,9 @@ class TokenExchangeApi(_OAuthView):
         auth=[],
     )
     def post(self, request):
-        data = TokenExchangeInputSerializer(data=request.data)
-        if not data.is_valid():
-            first = next(iter(data.errors))
+        form, first = validated_fields(TokenExchangeInputSerializer, request.data)
+        if form is None:
             return _oauth_error(services.OAuthError("invalid_request", f"{first}: required."))
-        form = data.validated_data
         if form["grant_type"] != services.GRANT_TYPE:
             return _oauth_error(
                 services.OAuthError("unsupported_grant_type", services.UNSUPPORTED_GRANT)

@@ -14,6 +14,7 @@ request made with a key, and per-minute summaries of the rest (``api/middleware.
 import logging
 import time
 
+from audit import conf as audit_conf
 from audit import summaries
 from audit.actions import Outcome
 from audit.services import record_request
@@ -155,6 +156,10 @@ def record_api_request(request, response) -> None:
         metadata=metadata,
         # A key from the process's memory: written, and so served, only if still as found.
         condition=key_unchanged(key) if context.remembered else None,
+        # A Keyward JWT's request (safe methods: a change commits with its event) goes through
+        # the batched writer unless KEYWARD_AUDIT_JWT_EVENTS says "committed" (SECURITY.md).
+        batched=getattr(key, "via_jwt", False)
+        and audit_conf.settings.AUDIT_JWT_EVENTS == "batched",
     )
     metrics.api_request(outcome, status)
 

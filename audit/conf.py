@@ -12,6 +12,11 @@ settings = AppSettings(
         # can lose the last few hundred milliseconds of them); "on": each one waits for its
         # WAL flush. Changes of state always commit synchronously.
         "AUDIT_SYNCHRONOUS_COMMIT": "off",
+        # A request made with a Keyward JWT (federation), safe methods only: "batched" (its event
+        # goes through the per-process batched writer after the response: a hard crash can
+        # lose the last batch; while a batch cannot be written, JWT requests are answered only
+        # once their event is committed, as a key's) or "committed" (always as a key's).
+        "AUDIT_JWT_EVENTS": "batched",
         "AUDIT_FLUSH_MS": 20,  # fail-open writer: a batch is written this long after its first
         "AUDIT_BATCH": 500,  # event; at most this many events per INSERT
         # The Ed25519 private key (PKCS#8 PEM) that signs new seals, or the path of a file that

@@ -145,13 +145,17 @@ def record_request(
     context: RequestContext | None = None,
     metadata: dict | None = None,
     condition: tuple[str, list] | None = None,
+    batched: bool = False,
 ) -> AuditEvent:
     """Record an API request event: committed before this returns (KEYWARD_AUDIT_FAIL_CLOSED,
     the default; raises AuditUnavailable if it cannot be), else handed to the per-process
     batched writer. Changes of state never come through here: their events commit with them.
 
     ``condition`` (SQL, parameters), fail-closed only: the event is written only if it holds
-    when it is, in the same statement; else ConditionFailed."""
+    when it is, in the same statement; else ConditionFailed. ``batched``: the event may go
+    through the batched writer even when fail-closed (a JWT request's, KEYWARD_AUDIT_JWT_EVENTS),
+    unless it is inside a transaction (it commits with that) or the writer's last batch failed
+    (then it is committed here, as any other)."""
     from audit import writer
 
     event = build_event(
@@ -163,7 +167,12 @@ def record_request(
         context=context,
         metadata=metadata,
     )
-    if not conf.settings.AUDIT_FAIL_CLOSED:
+    if not conf.settings.AUDIT_FAIL_CLOSED or (
+        batched
+        and condition is None
+        and not writer.writer.failing
+        and not transaction.get_connection().in_atomic_block
+    ):
         writer.writer.submit(event)
         return event
     try:
@@ -172,4 +181,5 @@ def record_request(
         raise AuditUnavailable(action) from exc
     if not written:
         raise ConditionFailed(action)
+    writer.writer.failing = False  # the database takes events again
     return event

@@ -51,6 +51,9 @@ class RequestEventWriter:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
+        # True from a batch that could not be written until an event is written again: the
+        # events of JWT requests are then committed before their response, as a key's.
+        self.failing = False
 
     def submit(self, event) -> None:
         """Queue an unsaved AuditEvent for the next batch."""
@@ -114,8 +117,7 @@ class RequestEventWriter:
     def _take(item, batch: list, markers: list) -> None:
         (markers if isinstance(item, _Marker) else batch).append(item)
 
-    @staticmethod
-    def _write(batch: list) -> None:
+    def _write(self, batch: list) -> None:
         from audit.models import AuditEvent
 
         for attempt in (1, 2):
@@ -125,10 +127,12 @@ class RequestEventWriter:
                     _insert(batch)
                 else:
                     AuditEvent.objects.bulk_create(batch)
+                self.failing = False
                 break
             except Exception:
                 connection.close()
                 if attempt == 2:
+                    self.failing = True
                     logger.exception("could not write %d API request events", len(batch))
                     batch = _write_one_by_one(batch)
         for event in batch:

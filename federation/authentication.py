@@ -54,6 +54,7 @@ class JWTCredential:
     owner: object = field(init=False)
 
     rate = ""  # the tenant's rate (kw_rate) applies
+    via_jwt = True  # its request events may be batched (KEYWARD_AUDIT_JWT_EVENTS)
 
     def __post_init__(self) -> None:
         kind, _, owner_id = self.claims.sub.partition(":")
@@ -140,22 +141,27 @@ class JWTCredential:
 
 
 MAX_VERIFIED = 10_000
-_verified_tokens: dict[tuple[str, str], jwts.Claims] = {}
+# (token, issuer) -> its credential: the signature is checked once per process and token, as a
+# JWT cannot change, and the credential built once. The credential and the stand-ins for its
+# tenant and owner are shared by the requests made with that token in this process: nothing
+# saves or changes them.
+_verified_tokens: dict[tuple[str, str], JWTCredential] = {}
 
 
-def _verified(raw: str, issuer: str) -> jwts.Claims:
-    """Return the claims of a JWT for Keyward (signature checked once per process and token, as
-    a JWT cannot change; its expiry checked on every use)."""
-    claims = _verified_tokens.get((raw, issuer))
-    if claims is None:
+def _credential(raw: str, issuer: str) -> JWTCredential:
+    """Return the credential of a JWT for Keyward, its expiry checked on every use."""
+    credential = _verified_tokens.get((raw, issuer))
+    if credential is None:
         claims = jwts.verify(raw, issuer=issuer, audience=issuer)
+        tenant = Tenant(pk=claims.tenant_id, slug=claims.tenant, key_rate=claims.key_rate)
+        credential = JWTCredential(claims, tenant)
         if len(_verified_tokens) >= MAX_VERIFIED:
             _verified_tokens.clear()
-        _verified_tokens[(raw, issuer)] = claims
-    elif claims.exp <= time.time():
+        _verified_tokens[(raw, issuer)] = credential
+    elif credential.claims.exp <= time.time():
         _verified_tokens.pop((raw, issuer), None)
         raise jwts.InvalidJWT("expired")
-    return claims
+    return credential
 
 
 def forget_verified() -> None:
@@ -179,9 +185,10 @@ class KeywardJWTAuthentication(BaseAuthentication):
         context = context_of(request)
         issuer = issuer_of(request)
         try:
-            claims = _verified(raw, issuer)
+            credential = _credential(raw, issuer)
         except jwts.InvalidJWT as invalid:
             self._fail(request, context.ip, invalid.reason, guess=invalid.reason != "expired")
+        claims = credential.claims
         revoked = revocation.is_revoked(claims.jti, claims.key_id)
         if revoked is None:
             self._fail(request, context.ip, REVOCATION_UNKNOWN, guess=False)
@@ -192,8 +199,6 @@ class KeywardJWTAuthentication(BaseAuthentication):
             and ip_allowed(context.ip, list(claims.tenant_allowed_ips))
         ):
             self._fail(request, context.ip, IP_NOT_ALLOWED, guess=False)
-        tenant = Tenant(pk=claims.tenant_id, slug=claims.tenant, key_rate=claims.key_rate)
-        credential = JWTCredential(claims, tenant)
         outcome = credential.owner, credential
         update_context(request, keyed=True, authenticated=outcome)
         return outcome

@@ -14,14 +14,24 @@ from django.utils import timezone
 
 import audit
 from accounts.models import Membership
+from audit import conf as audit_conf
 from audit.actions import Outcome
-from audit.services import Actor, record_request
+from audit.services import Actor, ConditionFailed, record_request
 from common.request import RequestContext
 from federation import conf, revocation
 from federation import tokens as jwts
 from federation.models import RevokedToken
 from keys import tokens
-from keys.lookup import Reason, key_by_digest, mark_used, refusal_reason
+from keys.lookup import (
+    Reason,
+    forget_key,
+    key_by_digest,
+    key_unchanged,
+    known_key,
+    mark_used,
+    refusal_reason,
+    remember_key,
+)
 from keys.models import ApiKey
 from keys.scopes import ceiling_for
 from keys.throttling import failures
@@ -97,10 +107,13 @@ def check_audience(audience: str | None, issuer: str) -> str:
     return audience
 
 
-def record_exchange(action: str, *, actor, tenant, target, context, metadata, outcome=None):
+def record_exchange(
+    action: str, *, actor, tenant, target, context, metadata, outcome=None, condition=None
+):
     """Commit an exchange's event before the answer leaves, as an API request's is (it changes
     no row: KEYWARD_AUDIT_SYNCHRONOUS_COMMIT applies); raise AuditUnavailable (the view
-    answers 503 and hands out no token) when it cannot be."""
+    answers 503 and hands out no token) when it cannot be, and ConditionFailed when
+    ``condition`` (a remembered key still as found) no longer holds."""
     record_request(
         action,
         actor=actor,
@@ -109,6 +122,7 @@ def record_exchange(action: str, *, actor, tenant, target, context, metadata, ou
         outcome=outcome or Outcome.SUCCESS,
         context=context,
         metadata=metadata,
+        condition=condition,
     )
 
 
@@ -172,15 +186,45 @@ def token_exchange(
             context=context,
             guess=True,
         )
-    found = key_by_digest(tokens.digest(parsed.token))
+    digest = tokens.digest(parsed.token)
+    # A key this process found valid lately costs no lookup: the exchange's event is written
+    # only if the key is still as it was found, in the same statement (keys/lookup.py), so an
+    # exchange of a key revoked, narrowed or moved since hands out nothing. If it changed, the
+    # key is looked up afresh and the exchange decided again.
+    remembering = audit_conf.settings.AUDIT_FAIL_CLOSED
+    try:
+        return _exchange_key(digest, scope, audience, issuer, context, remembering)
+    except ConditionFailed:
+        forget_key(digest)
+        return _exchange_key(digest, scope, audience, issuer, context, remembering=False)
+
+
+def _subject_key(digest: bytes, ip, now, remembering: bool) -> tuple[ApiKey, str | None, bool]:
+    """Return (key, its owner's role, whether it came from the process's memory) for a subject
+    token's digest; refuse an unknown one."""
+    found = known_key(digest) if remembering else None
+    if found is not None and refusal_reason(found[0], found[1], ip, now) is None:
+        return found[0], found[1], True
+    if found is not None:
+        forget_key(digest)  # refused now (expired, another address): look it up afresh
+    found = key_by_digest(digest)
     if found is None:
+        return None, None, False
+    key, role = found
+    if remembering and key.state_fingerprint and refusal_reason(key, role, ip, now) is None:
+        remember_key(digest, key, role)
+    return key, role, False
+
+
+def _exchange_key(digest, scope, audience, issuer, context, remembering: bool) -> Exchanged:
+    now = timezone.now()
+    key, role, remembered = _subject_key(digest, context.ip, now, remembering)
+    if key is None:
         _refused(
             OAuthError("invalid_grant", INVALID_SUBJECT, reason=Reason.UNKNOWN),
             context=context,
             guess=True,
         )
-    key, role = found
-    now = timezone.now()
     reason = refusal_reason(key, role, context.ip, now)
     if reason is not None:
         _refused(
@@ -218,6 +262,7 @@ def token_exchange(
             "scope": claims["scope"],
             "expires_in": lifetime,
         },
+        condition=key_unchanged(key) if remembered else None,
     )
     mark_used(key, context.ip)
     return Exchanged(token, lifetime, claims["scope"], claims)

@@ -92,7 +92,7 @@ def test_a_batch_stores_every_field_as_the_orm_would(batched, tenant, owner):
     batch = [event(ip="2001:db8::1"), event(ip=None), event(ip="192.0.2.9")]
     reference = event(ip="2001:db8::1")
     reference.save()
-    writer.RequestEventWriter._write(batch)
+    writer.writer._write(batch)
     assert [e.pk for e in batch] == sorted(e.pk for e in batch) and batch[0].pk > reference.pk
     stored = {e.pk: e for e in AuditEvent.objects.filter(pk__in=[e.pk for e in batch])}
     for sent in batch:
@@ -140,7 +140,7 @@ def test_a_value_too_long_is_refused_not_truncated_and_spares_its_batch(
     good = [build_event("api.request", actor=Actor.anonymous(), tenant=tenant) for _ in range(2)]
     event = build_event("api.request", actor=Actor.anonymous(), tenant=tenant)
     event.target_label = "x" * 201  # the column holds 200
-    writer.RequestEventWriter._write([good[0], event, good[1]])
+    writer.writer._write([good[0], event, good[1]])
     assert not AuditEvent.objects.filter(target_label__startswith="xxx").exists()
     assert any("lost audit event" in r.getMessage() for r in caplog.records)
     # The database refused one event: the others of its batch are written all the same.

@@ -11,6 +11,14 @@ ISSUER = "http://testserver"
 
 
 @pytest.fixture(autouse=True)
+def _jwt_events_committed(settings):
+    """These tests read a JWT request's event right after its response, in the test's own
+    transaction: its event is committed in the request (KEYWARD_AUDIT_JWT_EVENTS=committed).
+    The default, batched, is tested in test_jwt_batched.py with committed transactions."""
+    settings.KEYWARD_AUDIT_JWT_EVENTS = "committed"
+
+
+@pytest.fixture(autouse=True)
 def _fresh_federation_state():
     signing.forget()
     revocation.forget()
